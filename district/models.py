@@ -1,0 +1,5 @@
+"""Import every model module so the metadata is complete (Alembic, tests, RLS)."""
+
+from district.audit import AuditEntry  # noqa: F401
+from district.jobs import JobRecord  # noqa: F401
+from tenants.models import AccessToken, District, School, User, Zone  # noqa: F401

@@ -1,0 +1,405 @@
+"""Tenant scope: the one place isolation lives.
+
+Every request resolves a principal and turns it into a :class:`Scope` (all of a
+district; the schools of some zones; one school; the platform). One ORM hook
+narrows every SELECT, UPDATE and DELETE on tenant-owned models to that scope and
+stamps/checks every INSERT and change at flush. On PostgreSQL, row-level security
+policies keyed by transaction-local settings are a second wall (see the
+``rls`` migration).
+
+The hook fails closed: touching a tenant-owned model with no scope set raises
+:class:`TenantScopeMissing`. The only way around it is :func:`unscoped`, a
+context manager with a loud name that takes a reason; grep for it.
+"""
+
+from __future__ import annotations
+
+import contextvars
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from sqlalchemy import ForeignKey, ForeignKeyConstraint, Index, event, false, select, text, true
+from sqlalchemy.orm import (
+    Mapped,
+    ORMExecuteState,
+    Session,
+    declared_attr,
+    mapped_column,
+    with_loader_criteria,
+)
+
+
+class TenantScopeMissing(RuntimeError):
+    """A tenant-owned model was queried with no scope set (fail closed)."""
+
+
+class TenantScopeViolation(PermissionError):
+    """A write would place or move a row outside the current scope."""
+
+
+@dataclass(frozen=True)
+class Scope:
+    """What a principal may see.
+
+    ``district_id`` None with ``platform`` True: the platform operator, who sees
+    districts and nothing inside them. ``school_ids`` None: the whole district.
+    """
+
+    district_id: int | None
+    school_ids: frozenset[int] | None = None
+    platform: bool = False
+    label: str = field(default="", compare=False)
+
+    @classmethod
+    def for_platform(cls) -> Scope:
+        return cls(district_id=None, platform=True, label="platform")
+
+    @classmethod
+    def for_district(cls, district_id: int) -> Scope:
+        return cls(district_id=district_id, label=f"district:{district_id}")
+
+    @classmethod
+    def for_schools(cls, district_id: int, school_ids: set[int] | frozenset[int]) -> Scope:
+        return cls(
+            district_id=district_id,
+            school_ids=frozenset(school_ids),
+            label=f"schools:{district_id}:{sorted(school_ids)}",
+        )
+
+    @property
+    def whole_district(self) -> bool:
+        return self.district_id is not None and self.school_ids is None
+
+    def sees_school(self, school_id: int | None) -> bool:
+        if self.district_id is None:
+            return False
+        return self.school_ids is None or school_id in self.school_ids
+
+    def rls_settings(self) -> dict[str, str]:
+        """Values for the PostgreSQL row-level-security policies."""
+        return {
+            "app.bypass_rls": "off",
+            "app.platform": "on" if self.platform else "off",
+            "app.district_id": "" if self.district_id is None else str(self.district_id),
+            "app.school_ids": "*"
+            if self.school_ids is None
+            else ",".join(str(i) for i in sorted(self.school_ids)),
+        }
+
+
+class _Unscoped:
+    """Marker for the explicit escape; see :func:`unscoped`."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+    def rls_settings(self) -> dict[str, str]:
+        return {"app.bypass_rls": "on", "app.platform": "off", "app.district_id": "", "app.school_ids": ""}
+
+
+_current: contextvars.ContextVar[Scope | _Unscoped | None] = contextvars.ContextVar(
+    "tenant_scope", default=None
+)
+
+
+def current_scope() -> Scope | _Unscoped | None:
+    return _current.get()
+
+
+def require_scope() -> Scope:
+    """The current tenant scope; raises if none is set or if running unscoped."""
+    scope = _current.get()
+    if not isinstance(scope, Scope):
+        raise TenantScopeMissing("no tenant scope is set")
+    return scope
+
+
+def set_scope(scope: Scope | None) -> contextvars.Token:
+    return _current.set(scope)
+
+
+def reset_scope(token: contextvars.Token) -> None:
+    _current.reset(token)
+
+
+def _flush_before_leaving() -> None:
+    """Writes are checked against the scope they were made in, so flush them in it."""
+    from flask import has_app_context
+
+    if not has_app_context():
+        return
+    from district.extensions import db
+
+    session = db.session()
+    if session.new or session.dirty or session.deleted:
+        session.flush()
+
+
+@contextmanager
+def use_scope(scope: Scope) -> Iterator[Scope]:
+    """Run a block as a given tenant (jobs, CLI, tests)."""
+    token = _current.set(scope)
+    try:
+        yield scope
+        _flush_before_leaving()
+    finally:
+        _current.reset(token)
+
+
+@contextmanager
+def unscoped(reason: str) -> Iterator[None]:
+    """ESCAPE the tenant scope. Only for migrations, platform jobs, login and tests.
+
+    Every use must say why; ``grep -rn "unscoped("`` lists them all.
+    """
+    if not reason:
+        raise ValueError("unscoped() needs a reason")
+    token = _current.set(_Unscoped(reason))
+    try:
+        yield
+        _flush_before_leaving()
+    finally:
+        _current.reset(token)
+
+
+# --- tenant-owned models ----------------------------------------------------------
+
+TENANT_MODELS: list[type] = []
+
+
+class TenantOwned:
+    """Base of every tenant-owned model; subclasses define :meth:`tenant_criteria`."""
+
+    __tenant_owned__: ClassVar[bool] = True
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "__tablename__" in cls.__dict__ or "__table__" in cls.__dict__:
+            TENANT_MODELS.append(cls)
+
+    @classmethod
+    def tenant_criteria(cls, scope: Scope) -> Any:  # pragma: no cover - abstract
+        raise NotImplementedError(cls.__name__)
+
+    def tenant_ids(self) -> tuple[int | None, int | None]:
+        """(district_id, school_id) of this row, for write checks."""
+        return getattr(self, "district_id", None), getattr(self, "school_id", None)
+
+
+class DistrictOwned(TenantOwned):
+    """A row that belongs to a district (rubrics, zones, periods…)."""
+
+    district_id: Mapped[int] = mapped_column(ForeignKey("districts.id"), index=True)
+
+    @classmethod
+    def tenant_criteria(cls, scope: Scope) -> Any:
+        if scope.district_id is None:
+            return false()
+        return cls.district_id == scope.district_id
+
+
+class SchoolOwned(TenantOwned):
+    """A row that belongs to one school; its FK to schools includes the district."""
+
+    district_id: Mapped[int] = mapped_column(ForeignKey("districts.id"))
+    school_id: Mapped[int] = mapped_column()
+
+    @declared_attr.directive
+    def __table_args__(cls) -> tuple:
+        return cls.school_table_args()
+
+    @classmethod
+    def school_table_args(cls, *extra: Any) -> tuple:
+        """Composite FK (district_id, school_id) → schools and an index led by district."""
+        name = cls.__tablename__  # type: ignore[attr-defined]
+        return (
+            ForeignKeyConstraint(
+                ["district_id", "school_id"],
+                ["schools.district_id", "schools.id"],
+                ondelete="CASCADE",
+            ),
+            Index(f"ix_{name}_tenant", "district_id", "school_id"),
+            *extra,
+        )
+
+    @classmethod
+    def tenant_criteria(cls, scope: Scope) -> Any:
+        if scope.district_id is None:
+            return false()
+        crit = cls.district_id == scope.district_id
+        if scope.school_ids is not None:
+            crit = crit & cls.school_id.in_(sorted(scope.school_ids))
+        return crit
+
+
+def is_tenant_model(cls: type | None) -> bool:
+    return cls is not None and getattr(cls, "__tenant_owned__", False)
+
+
+def _allows(scope: Scope, obj: Any) -> bool:
+    if type(obj).__name__ == "District":
+        return scope.platform or obj.id == scope.district_id
+    district_id, school_id = obj.tenant_ids()
+    if scope.district_id is None or district_id != scope.district_id:
+        return False
+    if scope.school_ids is None or not isinstance(obj, SchoolOwned) and school_id is None:
+        return True
+    return school_id in scope.school_ids
+
+
+# --- the hooks ----------------------------------------------------------------------
+
+
+def _criteria_options(scope: Scope) -> list[Any]:
+    # Plain expressions (not lambdas) so the tenant ids travel as bound parameters:
+    # a lambda closing over them could be served stale from the statement cache.
+    return [
+        with_loader_criteria(cls, cls.tenant_criteria(scope), include_aliases=True)
+        for cls in TENANT_MODELS
+    ]
+
+
+def _sync_rls(session: Session, state_scope: Scope | _Unscoped | None) -> None:
+    """Keep PostgreSQL's transaction-local tenant settings in step with the scope."""
+    bind = session.get_bind()
+    if bind.dialect.name != "postgresql":
+        return
+    settings = (
+        state_scope.rls_settings()
+        if state_scope is not None
+        else {"app.bypass_rls": "off", "app.platform": "off", "app.district_id": "", "app.school_ids": ""}
+    )
+    key = tuple(sorted(settings.items()))
+    if session.info.get("rls_key") == key:
+        return
+    conn = session.connection()  # may begin a transaction, which clears rls_key
+    session.info["rls_key"] = key
+    conn.execute(
+        text(
+            "SELECT set_config('app.bypass_rls', :b, true), set_config('app.platform', :p, true),"
+            " set_config('app.district_id', :d, true), set_config('app.school_ids', :s, true)"
+        ),
+        {
+            "b": settings["app.bypass_rls"],
+            "p": settings["app.platform"],
+            "d": settings["app.district_id"],
+            "s": settings["app.school_ids"],
+        },
+    )
+
+
+@event.listens_for(Session, "after_begin")
+def _after_begin(session: Session, transaction: Any, connection: Any) -> None:
+    session.info.pop("rls_key", None)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _after_transaction_end(session: Session, transaction: Any) -> None:
+    # A rolled-back savepoint may have reverted set_config: set it again next time.
+    session.info.pop("rls_key", None)
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _scope_statement(state: ORMExecuteState) -> None:
+    scope = _current.get()
+    if state.session.info.get("rls_syncing"):
+        return
+    state.session.info["rls_syncing"] = True
+    try:
+        _sync_rls(state.session, scope)
+    finally:
+        state.session.info["rls_syncing"] = False
+
+    if isinstance(scope, _Unscoped):
+        return
+    if state.is_column_load or state.is_relationship_load:
+        # Criteria added to the parent query propagate to its lazy and column loads.
+        return
+    if not (state.is_select or state.is_update or state.is_delete):
+        return
+    mappers = [m for m in state.all_mappers if is_tenant_model(m.class_)]
+    if not mappers:
+        # text() and non-tenant tables: PostgreSQL's RLS is the wall for raw SQL.
+        return
+    if scope is None:
+        raise TenantScopeMissing(
+            "query on tenant-owned model(s) "
+            + ", ".join(sorted(m.class_.__name__ for m in mappers))
+            + " with no tenant scope"
+        )
+    if state.is_select:
+        state.statement = state.statement.options(*_criteria_options(scope))
+        return
+    # ORM bulk UPDATE/DELETE: with_loader_criteria does not reach these reliably, so
+    # narrow the statement itself.
+    target = state.bind_mapper.class_ if state.bind_mapper is not None else None
+    if is_tenant_model(target):
+        state.statement = state.statement.where(target.tenant_criteria(scope))
+    elif mappers:
+        raise TenantScopeViolation("bulk statement on a tenant model through a non-tenant target")
+
+
+@event.listens_for(Session, "before_flush")
+def _stamp_and_check(session: Session, flush_context: Any, instances: Any) -> None:
+    scope = _current.get()
+    if isinstance(scope, _Unscoped):
+        return
+    for obj in session.new:
+        if not is_tenant_model(type(obj)):
+            continue
+        if scope is None:
+            raise TenantScopeMissing(f"insert of {type(obj).__name__} with no tenant scope")
+        if type(obj).__name__ != "District":
+            if getattr(obj, "district_id", None) is None and scope.district_id is not None:
+                obj.district_id = scope.district_id
+            if (
+                isinstance(obj, SchoolOwned)
+                and obj.school_id is None
+                and scope.school_ids is not None
+                and len(scope.school_ids) == 1
+            ):
+                obj.school_id = next(iter(scope.school_ids))
+        if not _allows(scope, obj):
+            raise TenantScopeViolation(f"{type(obj).__name__} outside the current scope")
+    for obj in list(session.dirty) + list(session.deleted):
+        if not is_tenant_model(type(obj)):
+            continue
+        if scope is None:
+            raise TenantScopeMissing(f"change to {type(obj).__name__} with no tenant scope")
+        if not _allows(scope, obj):
+            raise TenantScopeViolation(f"{type(obj).__name__} outside the current scope")
+
+
+def scoped_get(model: type, ident: Any) -> Any:
+    """Load one row by id *through* the scoped query (never the identity map alone).
+
+    ``Session.get`` may answer from the identity map without SQL, so the filter
+    would never run; this always asks the database with the criteria applied.
+    """
+    from district.extensions import db
+
+    return db.session.execute(
+        select(model).where(model.id == ident).execution_options(populate_existing=True)
+    ).scalar_one_or_none()
+
+
+__all__ = [
+    "Scope",
+    "TenantScopeMissing",
+    "TenantScopeViolation",
+    "TenantOwned",
+    "DistrictOwned",
+    "SchoolOwned",
+    "TENANT_MODELS",
+    "current_scope",
+    "require_scope",
+    "set_scope",
+    "reset_scope",
+    "use_scope",
+    "unscoped",
+    "scoped_get",
+    "is_tenant_model",
+    "true",
+]
