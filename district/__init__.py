@@ -19,15 +19,20 @@ def create_app(config: type[Config] | Config | None = None, **overrides: Any) ->
     app.config.from_object(config)
     app.config.update(overrides)
     app.config["JOBS_INLINE"] = not app.config.get("REDIS_URL")
+    app.json.ensure_ascii = False  # Chinese stays readable in API answers
     os.makedirs(app.config["UPLOAD_DIR"], exist_ok=True)
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("sqlite:///"):
-        os.makedirs(os.path.dirname(app.config["SQLALCHEMY_DATABASE_URI"][10:]) or ".", exist_ok=True)
+        os.makedirs(
+            os.path.dirname(app.config["SQLALCHEMY_DATABASE_URI"][10:]) or ".", exist_ok=True
+        )
 
     from district import extensions as ext
 
     ext.db.init_app(app)
     _tune_sqlite(app)
-    ext.migrate.init_app(app, ext.db, directory=os.path.join(app.root_path, "..", "migrations"), render_as_batch=True)
+    ext.migrate.init_app(
+        app, ext.db, directory=os.path.join(app.root_path, "..", "migrations"), render_as_batch=True
+    )
     ext.csrf.init_app(app)
     ext.limiter.init_app(app)
 
@@ -37,7 +42,6 @@ def create_app(config: type[Config] | Config | None = None, **overrides: Any) ->
 
     # Models register their tables before anything reflects on the metadata.
     import district.models  # noqa: F401
-
     from tenants.auth import init_auth
 
     init_auth(app)

@@ -26,7 +26,10 @@ def register_api(app: Flask, api: Api) -> None:
     def _api_guards() -> None:
         if not request.path.startswith("/api/"):
             return
-        if request.content_length is not None and request.content_length > app.config["MAX_JSON_BYTES"]:
+        if (
+            request.content_length is not None
+            and request.content_length > app.config["MAX_JSON_BYTES"]
+        ):
             abort(413)
         # Token callers are immune to CSRF; browser callers riding the session cookie are not.
         if request.method not in SAFE_METHODS and not g.get("auth_via_token"):

@@ -39,7 +39,9 @@ def init_cli(app: Flask) -> None:
     @click.option("--admin-name", required=True)
     @click.password_option("--admin-password")
     @with_appcontext
-    def create_district(code: str, name: str, admin_username: str, admin_name: str, admin_password: str) -> None:
+    def create_district(
+        code: str, name: str, admin_username: str, admin_name: str, admin_password: str
+    ) -> None:
         """Create a district and its first admin (区教育局后勤办管理员)."""
         from marshmallow import ValidationError
 
@@ -48,8 +50,13 @@ def init_cli(app: Flask) -> None:
 
         try:
             data = DistrictCreateSchema().load(
-                dict(code=code, name=name, admin_username=admin_username, admin_name=admin_name,
-                     admin_password=admin_password)
+                dict(
+                    code=code,
+                    name=name,
+                    admin_username=admin_username,
+                    admin_name=admin_name,
+                    admin_password=admin_password,
+                )
             )
         except ValidationError as err:
             raise click.ClickException(str(err.messages)) from err
@@ -87,9 +94,13 @@ def init_cli(app: Flask) -> None:
             from tenants.models import Role
 
             for login in result.logins:
-                click.echo(f"  {Role.LABELS[login.role]:<12} {login.username:<16} {login.description}")
+                click.echo(
+                    f"  {Role.LABELS[login.role]:<12} {login.username:<16} {login.description}"
+                )
         else:
-            click.echo("  platform, yl_admin, yl_leader, yl_inspector1, yl_head001, yl_staff001, lh_admin")
+            click.echo(
+                "  platform, yl_admin, yl_leader, yl_inspector1, yl_head001, yl_staff001, lh_admin"
+            )
 
     @app.cli.command("worker")
     @click.option("--queues", default="default,scoring,bulletins", show_default=True)

@@ -22,8 +22,26 @@ DEMO_PASSWORD = "Demo-2026"
 
 ZONES = ("城区片", "东湖片", "西山片", "南岭片", "北川片")
 TOWNS = (
-    "城关", "东湖", "西山", "南岭", "北川", "花园", "柳林", "青山", "白沙", "石桥",
-    "龙泉", "金桥", "新华", "红旗", "河口", "双龙", "桃源", "凤凰", "清水", "马岭",
+    "城关",
+    "东湖",
+    "西山",
+    "南岭",
+    "北川",
+    "花园",
+    "柳林",
+    "青山",
+    "白沙",
+    "石桥",
+    "龙泉",
+    "金桥",
+    "新华",
+    "红旗",
+    "河口",
+    "双龙",
+    "桃源",
+    "凤凰",
+    "清水",
+    "马岭",
 )
 HONOURS = ("市花园式学校", "省绿色文明校园", "市文明食堂", "省放心超市示范店", "市平安校园")
 
@@ -49,7 +67,9 @@ DEMO_EXTENSIONS: list[Callable[[int, random.Random], None]] = []
 def _school_specs(rng: random.Random) -> list[dict]:
     specs: list[dict] = []
     # The seed school of the reference report, kept recognisable.
-    specs.append(dict(name="园林一中", level="初中", boarding=True, students=1350, campus=25500, green=10968))
+    specs.append(
+        dict(name="园林一中", level="初中", boarding=True, students=1350, campus=25500, green=10968)
+    )
     specs.append(dict(name="园林二中", level="初中", boarding=True, students=1120))
     specs.append(dict(name="园林高级中学", level="高中", boarding=True, students=2400))
     specs.append(dict(name="园林实验小学", level="小学", boarding=False, students=1800))
@@ -85,7 +105,9 @@ def build_demo(seed: int = 2026) -> DemoResult:
     result.logins.append(DemoLogin(Role.PLATFORM_OPERATOR, "platform", "平台管理员：创建区县"))
     result.logins.append(DemoLogin(Role.DISTRICT_ADMIN, "yl_admin", "区教育局后勤办管理员"))
     with use_scope(Scope.for_district(district.id)):
-        zones = [services.create_zone({"name": z, "code": f"Z{i + 1}"}) for i, z in enumerate(ZONES)]
+        zones = [
+            services.create_zone({"name": z, "code": f"Z{i + 1}"}) for i, z in enumerate(ZONES)
+        ]
         schools: list[School] = []
         for i, spec in enumerate(_school_specs(rng)):
             students = spec.get("students") or rng.randrange(300, 1600, 10)
@@ -109,7 +131,12 @@ def build_demo(seed: int = 2026) -> DemoResult:
             schools.append(school)
         result.schools = len(schools)
         services.create_user(
-            dict(username="yl_leader", display_name="黎义波", role=Role.DISTRICT_VIEWER, password=DEMO_PASSWORD)
+            dict(
+                username="yl_leader",
+                display_name="黎义波",
+                role=Role.DISTRICT_VIEWER,
+                password=DEMO_PASSWORD,
+            )
         )
         result.logins.append(DemoLogin(Role.DISTRICT_VIEWER, "yl_leader", "局领导：只读查看"))
         inspectors = ("赵忠平", "钱立新", "孙秀英", "李建国", "周晓梅")
@@ -123,7 +150,9 @@ def build_demo(seed: int = 2026) -> DemoResult:
                     password=DEMO_PASSWORD,
                 )
             )
-        result.logins.append(DemoLogin(Role.INSPECTOR, "yl_inspector1", f"督查员：负责{zones[0].name}"))
+        result.logins.append(
+            DemoLogin(Role.INSPECTOR, "yl_inspector1", f"督查员：负责{zones[0].name}")
+        )
         surnames = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何高林罗"
         given = "建华志强秀兰国庆海燕晓东丽娟春梅德明"
         for i, school in enumerate(schools):
@@ -147,7 +176,9 @@ def build_demo(seed: int = 2026) -> DemoResult:
                 )
             )
         result.logins.append(DemoLogin(Role.SCHOOL_HEAD, "yl_head001", f"校长：{schools[0].name}"))
-        result.logins.append(DemoLogin(Role.SCHOOL_STAFF, "yl_staff001", f"后勤主任：{schools[0].name}"))
+        result.logins.append(
+            DemoLogin(Role.SCHOOL_STAFF, "yl_staff001", f"后勤主任：{schools[0].name}")
+        )
         for extend in DEMO_EXTENSIONS:
             extend(district.id, rng)
 
@@ -166,8 +197,15 @@ def build_demo(seed: int = 2026) -> DemoResult:
         zone = services.create_zone({"name": "湖滨片"})
         for i, name in enumerate(("临湖一中", "临湖实验小学", "湖滨镇中心小学")):
             services.create_school(
-                dict(code=f"LH{i + 1:03d}", name=name, level="初中" if "中" in name[-2:] else "小学",
-                     zone_id=zone.id, boarding=i == 0, student_count=800, staff_count=60)
+                dict(
+                    code=f"LH{i + 1:03d}",
+                    name=name,
+                    level="初中" if "中" in name[-2:] else "小学",
+                    zone_id=zone.id,
+                    boarding=i == 0,
+                    student_count=800,
+                    staff_count=60,
+                )
             )
     result.logins.append(DemoLogin(Role.DISTRICT_ADMIN, "lh_admin", "另一个区县（临湖区）的管理员"))
     return result

@@ -52,7 +52,9 @@ def error_response(code: int, message: str | None = None, errors: Any = None) ->
         resp = jsonify(body)
         resp.status_code = code
         return resp
-    return make_response(render_template("error.html", code=code, message=message, errors=errors), code)
+    return make_response(
+        render_template("error.html", code=code, message=message, errors=errors), code
+    )
 
 
 def _status_name(code: int) -> str:

@@ -31,7 +31,11 @@ def home() -> Any:
         return redirect(url_for("tenants.districts"))
     if role in (Role.DISTRICT_ADMIN, Role.DISTRICT_VIEWER):
         by_level = db.session.execute(
-            select(School.level, func.count(School.id), func.sum(func.cast(School.boarding, db.Integer)))
+            select(
+                School.level,
+                func.count(School.id),
+                func.sum(func.cast(School.boarding, db.Integer)),
+            )
             .group_by(School.level)
             .order_by(School.level)
         ).all()
@@ -49,9 +53,7 @@ def home() -> Any:
         }
         return render_template("home/district.html", by_level=by_level, zones=zones, stats=stats)
     if role == Role.INSPECTOR:
-        schools = db.session.scalars(
-            select(School).order_by(School.zone_id, School.name)
-        ).all()
+        schools = db.session.scalars(select(School).order_by(School.zone_id, School.name)).all()
         return render_template("home/inspector.html", schools=schools, zones=current_user.zones)
     school = get_or_404(School, current_user.school_id)
     return render_template("home/school.html", school=school)

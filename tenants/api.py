@@ -38,7 +38,11 @@ TOKEN_USERS = [r for r in Role.ALL if r != Role.PLATFORM_OPERATOR]
 
 
 def _page(stmt: Any, args: dict[str, Any]) -> list[Any]:
-    return list(db.session.scalars(stmt.offset((args["page"] - 1) * args["per_page"]).limit(args["per_page"])))
+    return list(
+        db.session.scalars(
+            stmt.offset((args["page"] - 1) * args["per_page"]).limit(args["per_page"])
+        )
+    )
 
 
 @blp.route("/me")
@@ -137,7 +141,9 @@ class Users(MethodView):
     @blp.arguments(PageArgsSchema, location="query")
     @blp.response(200, UserDumpSchema(many=True))
     def get(self, args: dict[str, Any]) -> Any:
-        return services.list_users()[(args["page"] - 1) * args["per_page"] : args["page"] * args["per_page"]]
+        return services.list_users()[
+            (args["page"] - 1) * args["per_page"] : args["page"] * args["per_page"]
+        ]
 
     @roles_required(*ADMIN)
     @blp.arguments(UserSchema)

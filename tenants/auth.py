@@ -29,11 +29,11 @@ def is_api_request() -> bool:
 def scope_for(user: User) -> Scope:
     """Turn a principal into what it may see."""
     if user.role == Role.PLATFORM_OPERATOR:
-        return Scope.for_platform()
+        return Scope.for_platform(user.id)
     if user.district_id is None:
         return ANONYMOUS
     if user.role in (Role.DISTRICT_ADMIN, Role.DISTRICT_VIEWER):
-        return Scope.for_district(user.district_id)
+        return Scope.for_district(user.district_id, user.id)
     if user.role == Role.INSPECTOR:
         with unscoped("principal: schools of the inspector's zones"):
             ids = db.session.scalars(
@@ -44,9 +44,9 @@ def scope_for(user: User) -> Scope:
                     School.district_id == user.district_id,
                 )
             ).all()
-        return Scope.for_schools(user.district_id, set(ids))
+        return Scope.for_schools(user.district_id, set(ids), user.id)
     if user.role in Role.SCHOOL_ROLES and user.school_id is not None:
-        return Scope.for_schools(user.district_id, {user.school_id})
+        return Scope.for_schools(user.district_id, {user.school_id}, user.id)
     return ANONYMOUS
 
 

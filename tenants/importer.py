@@ -48,9 +48,11 @@ USER_COLUMNS = {
 }
 REQUIRED_SCHOOL = ("学校代码", "学校名称", "学段")
 REQUIRED_USER = ("用户名", "姓名", "角色", "初始密码")
-ROLE_BY_LABEL = {label: code for code, label in Role.LABELS.items() if code != Role.PLATFORM_OPERATOR}
-YES = {"是", "Y", "y", "yes", "1", "TRUE", "true", True, 1}
-NO = {"否", "N", "n", "no", "0", "FALSE", "false", False, 0, None, ""}
+ROLE_BY_LABEL = {
+    label: code for code, label in Role.LABELS.items() if code != Role.PLATFORM_OPERATOR
+}
+YES = {"是", "Y", "y", "yes", "1", "TRUE", "true", True}
+NO = {"否", "N", "n", "no", "0", "FALSE", "false", False, None, ""}
 
 
 def template_workbook() -> bytes:
@@ -59,7 +61,21 @@ def template_workbook() -> bytes:
     ws = wb.active
     ws.title = SCHOOL_SHEET
     ws.append(list(SCHOOL_COLUMNS))
-    ws.append(["XX001", "园林一中", "初中", "城区片", "是", 1200, 96, 43000, 10968, "园林路 1 号", "市花园式学校"])
+    ws.append(
+        [
+            "XX001",
+            "园林一中",
+            "初中",
+            "城区片",
+            "是",
+            1200,
+            96,
+            43000,
+            10968,
+            "园林路 1 号",
+            "市花园式学校",
+        ]
+    )
     wu = wb.create_sheet(USER_SHEET)
     wu.append(list(USER_COLUMNS))
     wu.append(["yl_head", "黎义波", "校长", "XX001", "", "", "ChangeMe-2026"])
@@ -76,7 +92,9 @@ def _cell(value: Any) -> Any:
     return value
 
 
-def _rows(ws: Any, columns: dict[str, str], required: tuple[str, ...], sheet: str, report: ImportReport) -> list[tuple[int, dict[str, Any]]]:
+def _rows(
+    ws: Any, columns: dict[str, str], required: tuple[str, ...], sheet: str, report: ImportReport
+) -> list[tuple[int, dict[str, Any]]]:
     rows_iter = ws.iter_rows(values_only=True)
     header = next(rows_iter, None)
     if header is None:
@@ -106,7 +124,9 @@ def _rows(ws: Any, columns: dict[str, str], required: tuple[str, ...], sheet: st
 
 def _messages(err: ValidationError) -> str:
     parts = []
-    for key, msgs in (err.messages if isinstance(err.messages, dict) else {"": err.messages}).items():
+    for key, msgs in (
+        err.messages if isinstance(err.messages, dict) else {"": err.messages}
+    ).items():
         text = "；".join(str(m) for m in (msgs if isinstance(msgs, list) else [msgs]))
         parts.append(f"{key}: {text}" if key else text)
     return "；".join(parts)
@@ -115,7 +135,11 @@ def _messages(err: ValidationError) -> str:
 def _split(value: Any) -> list[str]:
     if value is None:
         return []
-    return [p.strip() for p in str(value).replace(";", "；").replace("，", "；").split("；") if p.strip()]
+    return [
+        p.strip()
+        for p in str(value).replace(";", "；").replace("，", "；").split("；")
+        if p.strip()
+    ]
 
 
 def import_workbook(stream: IO[bytes]) -> ImportReport:
@@ -129,7 +153,11 @@ def import_workbook(stream: IO[bytes]) -> ImportReport:
         return report
     if SCHOOL_SHEET not in wb.sheetnames and USER_SHEET not in wb.sheetnames:
         report.errors.append(
-            ("", 0, f"找不到工作表「{SCHOOL_SHEET}」或「{USER_SHEET}」（当前工作表：{'、'.join(wb.sheetnames)}）")
+            (
+                "",
+                0,
+                f"找不到工作表「{SCHOOL_SHEET}」或「{USER_SHEET}」（当前工作表：{'、'.join(wb.sheetnames)}）",
+            )
         )
         return report
 
@@ -142,7 +170,9 @@ def import_workbook(stream: IO[bytes]) -> ImportReport:
     seen_names: set[str] = set()
 
     if SCHOOL_SHEET in wb.sheetnames:
-        for number, row in _rows(wb[SCHOOL_SHEET], SCHOOL_COLUMNS, REQUIRED_SCHOOL, SCHOOL_SHEET, report):
+        for number, row in _rows(
+            wb[SCHOOL_SHEET], SCHOOL_COLUMNS, REQUIRED_SCHOOL, SCHOOL_SHEET, report
+        ):
             boarding = row.get("boarding")
             if boarding in YES:
                 row["boarding"] = True
@@ -195,12 +225,18 @@ def import_workbook(stream: IO[bytes]) -> ImportReport:
             if role in Role.SCHOOL_ROLES and not school_code:
                 report.errors.append((USER_SHEET, number, "学校角色必须填写学校代码"))
                 continue
-            if school_code and school_code not in existing_schools and school_code not in seen_codes:
+            if (
+                school_code
+                and school_code not in existing_schools
+                and school_code not in seen_codes
+            ):
                 report.errors.append((USER_SHEET, number, f"学校代码 {school_code} 不存在"))
                 continue
             unknown_zones = [z for z in zone_names if z not in zones and z not in new_zone_names]
             if unknown_zones:
-                report.errors.append((USER_SHEET, number, "片区不存在：" + "、".join(unknown_zones)))
+                report.errors.append(
+                    (USER_SHEET, number, "片区不存在：" + "、".join(unknown_zones))
+                )
                 continue
             payload = {
                 "username": str(row.get("username") or ""),
@@ -220,7 +256,9 @@ def import_workbook(stream: IO[bytes]) -> ImportReport:
                 report.errors.append((USER_SHEET, number, f"用户名 {loaded['username']} 已被使用"))
                 continue
             seen_users.add(uname)
-            user_rows.append((loaded, school_code if role in Role.SCHOOL_ROLES else None, zone_names))
+            user_rows.append(
+                (loaded, school_code if role in Role.SCHOOL_ROLES else None, zone_names)
+            )
 
     if report.errors:
         return report
@@ -247,12 +285,16 @@ def users_workbook(users: list[User]) -> bytes:
     ws = wb.create_sheet(USER_SHEET)
     ws.append(["用户名", "姓名", "角色", "学校", "负责片区", "状态"])
     for u in users:
-        ws.append(safe_row([
-            u.username,
-            u.display_name,
-            u.role_label,
-            u.school.name if u.school else "",
-            "；".join(z.name for z in u.zones),
-            "启用" if u.active else "停用",
-        ]))
+        ws.append(
+            safe_row(
+                [
+                    u.username,
+                    u.display_name,
+                    u.role_label,
+                    u.school.name if u.school else "",
+                    "；".join(z.name for z in u.zones),
+                    "启用" if u.active else "停用",
+                ]
+            )
+        )
     return workbook_response_bytes(wb)

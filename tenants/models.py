@@ -161,20 +161,20 @@ class School(TenantOwned, db.Model):
         return Decimal(self.green_area) / Decimal(self.campus_area)
 
 
-def _scope_district_id() -> int:
-    """Column default for link tables written through a relationship (no ORM object)."""
-    from tenants.scope import require_scope
+def _zone_district_id(context: Any) -> int:
+    """The link row takes its zone's district (read under the caller's own RLS settings)."""
+    from sqlalchemy import text
 
-    district_id = require_scope().district_id
-    if district_id is None:
-        raise PermissionError("link rows need a district scope")
-    return district_id
+    zone_id = context.get_current_parameters()["zone_id"]
+    return context.connection.execute(
+        text("SELECT district_id FROM zones WHERE id = :z"), {"z": zone_id}
+    ).scalar_one()
 
 
 inspector_zones = Table(
     "inspector_zones",
     db.metadata,
-    Column("district_id", ForeignKey("districts.id"), nullable=False, default=_scope_district_id),
+    Column("district_id", ForeignKey("districts.id"), nullable=False, default=_zone_district_id),
     Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
     Column("zone_id", ForeignKey("zones.id", ondelete="CASCADE"), primary_key=True),
 )
@@ -202,9 +202,7 @@ class User(UserMixin, TenantOwned, db.Model):
     phone: Mapped[str | None] = mapped_column(String(32))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     # Rotated on logout and password change: every cookie carrying the old one dies.
-    session_nonce: Mapped[str] = mapped_column(
-        String(32), default=lambda: secrets.token_hex(8)
-    )
+    session_nonce: Mapped[str] = mapped_column(String(32), default=lambda: secrets.token_hex(8))
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(DateTime)
     version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
@@ -220,10 +218,13 @@ class User(UserMixin, TenantOwned, db.Model):
     @classmethod
     def tenant_criteria(cls, scope: Scope) -> Any:
         if scope.district_id is None:
-            return false()
-        crit = cls.district_id == scope.district_id
-        if scope.school_ids is not None:
-            crit = crit & cls.school_id.in_(sorted(scope.school_ids))
+            crit = false()
+        else:
+            crit = cls.district_id == scope.district_id
+            if scope.school_ids is not None:
+                crit = crit & cls.school_id.in_(sorted(scope.school_ids))
+        if scope.user_id is not None:
+            crit = crit | (cls.id == scope.user_id)
         return crit
 
     # -- accounts
@@ -232,7 +233,11 @@ class User(UserMixin, TenantOwned, db.Model):
         # cheaper method through PASSWORD_HASH_METHOD; production never sets it.
         from flask import current_app, has_app_context
 
-        method = current_app.config.get("PASSWORD_HASH_METHOD", "scrypt") if has_app_context() else "scrypt"
+        method = (
+            current_app.config.get("PASSWORD_HASH_METHOD", "scrypt")
+            if has_app_context()
+            else "scrypt"
+        )
         self.password_hash = generate_password_hash(password, method=method)
         self.session_nonce = secrets.token_hex(8)
 

@@ -23,6 +23,9 @@ KINDS = {
     # rows of a school or of the district itself (users, audit): a school scope sees
     # only its own school's rows, a district scope all of them
     "school_nullable": f"district_id = {DISTRICT} AND ({ALL_SCHOOLS} OR school_id = ANY ({SCHOOL_LIST}))",
+    # accounts: like school_nullable, and a principal always sees its own row
+    "users": f"(district_id = {DISTRICT} AND ({ALL_SCHOOLS} OR school_id = ANY ({SCHOOL_LIST})))"
+    " OR id = NULLIF(current_setting('app.user_id', true), '')::int",
     # the schools table itself
     "schools": f"district_id = {DISTRICT} AND ({ALL_SCHOOLS} OR id = ANY ({SCHOOL_LIST}))",
     # the districts table: the platform sees all, a tenant its own
@@ -68,6 +71,8 @@ def grant_app_role(op: Any, role: str) -> None:
     op.execute(
         f"ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT SELECT, INSERT, UPDATE, DELETE ON TABLES TO {role}"
     )
-    op.execute(f"ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT USAGE, SELECT ON SEQUENCES TO {role}")
+    op.execute(
+        f"ALTER DEFAULT PRIVILEGES IN SCHEMA public GRANT USAGE, SELECT ON SEQUENCES TO {role}"
+    )
     # The audit trail is append-only, for the app as for anyone using its credentials.
     op.execute(f"REVOKE UPDATE, DELETE ON audit_entries FROM {role}")

@@ -12,7 +12,6 @@ LOCALES = ("zh_CN", "en")
 class StrictSchema(Schema):
     class Meta:
         unknown = RAISE
-        ordered = True
 
 
 class ErrorSchema(Schema):
@@ -32,7 +31,9 @@ class DistrictSchema(StrictSchema):
 class DistrictCreateSchema(DistrictSchema):
     admin_username = fields.Str(required=True, validate=validate.Length(min=3, max=64))
     admin_name = fields.Str(required=True, validate=validate.Length(min=1, max=64))
-    admin_password = fields.Str(required=True, load_only=True, validate=validate.Length(min=8, max=128))
+    admin_password = fields.Str(
+        required=True, load_only=True, validate=validate.Length(min=8, max=128)
+    )
 
 
 class ZoneSchema(StrictSchema):
@@ -134,7 +135,9 @@ class MeSchema(Schema):
 
 class PasswordChangeSchema(StrictSchema):
     current_password = fields.Str(required=True, load_only=True)
-    new_password = fields.Str(required=True, load_only=True, validate=validate.Length(min=8, max=128))
+    new_password = fields.Str(
+        required=True, load_only=True, validate=validate.Length(min=8, max=128)
+    )
 
 
 class TokenSchema(StrictSchema):

@@ -50,21 +50,26 @@ class Scope:
     district_id: int | None
     school_ids: frozenset[int] | None = None
     platform: bool = False
+    # The principal's own account row stays visible to it whatever the scope.
+    user_id: int | None = None
     label: str = field(default="", compare=False)
 
     @classmethod
-    def for_platform(cls) -> Scope:
-        return cls(district_id=None, platform=True, label="platform")
+    def for_platform(cls, user_id: int | None = None) -> Scope:
+        return cls(district_id=None, platform=True, user_id=user_id, label="platform")
 
     @classmethod
-    def for_district(cls, district_id: int) -> Scope:
-        return cls(district_id=district_id, label=f"district:{district_id}")
+    def for_district(cls, district_id: int, user_id: int | None = None) -> Scope:
+        return cls(district_id=district_id, user_id=user_id, label=f"district:{district_id}")
 
     @classmethod
-    def for_schools(cls, district_id: int, school_ids: set[int] | frozenset[int]) -> Scope:
+    def for_schools(
+        cls, district_id: int, school_ids: set[int] | frozenset[int], user_id: int | None = None
+    ) -> Scope:
         return cls(
             district_id=district_id,
             school_ids=frozenset(school_ids),
+            user_id=user_id,
             label=f"schools:{district_id}:{sorted(school_ids)}",
         )
 
@@ -86,6 +91,7 @@ class Scope:
             "app.school_ids": "*"
             if self.school_ids is None
             else ",".join(str(i) for i in sorted(self.school_ids)),
+            "app.user_id": "" if self.user_id is None else str(self.user_id),
         }
 
 
@@ -96,7 +102,13 @@ class _Unscoped:
         self.reason = reason
 
     def rls_settings(self) -> dict[str, str]:
-        return {"app.bypass_rls": "on", "app.platform": "off", "app.district_id": "", "app.school_ids": ""}
+        return {
+            "app.bypass_rls": "on",
+            "app.platform": "off",
+            "app.district_id": "",
+            "app.school_ids": "",
+            "app.user_id": "",
+        }
 
 
 _current: contextvars.ContextVar[Scope | _Unscoped | None] = contextvars.ContextVar(
@@ -239,6 +251,8 @@ def is_tenant_model(cls: type | None) -> bool:
 
 
 def _allows(scope: Scope, obj: Any) -> bool:
+    if type(obj).__name__ == "User" and obj.id is not None and obj.id == scope.user_id:
+        return True  # one's own account row
     if type(obj).__name__ == "District":
         return scope.platform or obj.id == scope.district_id
     district_id, school_id = obj.tenant_ids()
@@ -261,38 +275,61 @@ def _criteria_options(scope: Scope) -> list[Any]:
     ]
 
 
-def _sync_rls(session: Session, state_scope: Scope | _Unscoped | None) -> None:
-    """Keep PostgreSQL's transaction-local tenant settings in step with the scope."""
-    bind = session.get_bind()
-    if bind.dialect.name != "postgresql":
-        return
-    settings = (
-        state_scope.rls_settings()
-        if state_scope is not None
-        else {"app.bypass_rls": "off", "app.platform": "off", "app.district_id": "", "app.school_ids": ""}
-    )
-    key = tuple(sorted(settings.items()))
-    if session.info.get("rls_key") == key:
-        return
-    conn = session.connection()  # may begin a transaction, which clears rls_key
-    session.info["rls_key"] = key
-    conn.execute(
-        text(
-            "SELECT set_config('app.bypass_rls', :b, true), set_config('app.platform', :p, true),"
-            " set_config('app.district_id', :d, true), set_config('app.school_ids', :s, true)"
-        ),
+def _rls_values(scope: Scope | _Unscoped | None) -> dict[str, str]:
+    if scope is None:
+        return {
+            "app.bypass_rls": "off",
+            "app.platform": "off",
+            "app.district_id": "",
+            "app.school_ids": "",
+            "app.user_id": "",
+        }
+    return scope.rls_settings()
+
+
+_SET_RLS = text(
+    "SELECT set_config('app.bypass_rls', :b, true), set_config('app.platform', :p, true),"
+    " set_config('app.district_id', :d, true), set_config('app.school_ids', :s, true),"
+    " set_config('app.user_id', :u, true)"
+)
+
+
+def _write_rls(connection: Any, values: dict[str, str]) -> None:
+    connection.execute(
+        _SET_RLS,
         {
-            "b": settings["app.bypass_rls"],
-            "p": settings["app.platform"],
-            "d": settings["app.district_id"],
-            "s": settings["app.school_ids"],
+            "b": values["app.bypass_rls"],
+            "p": values["app.platform"],
+            "d": values["app.district_id"],
+            "s": values["app.school_ids"],
+            "u": values["app.user_id"],
         },
     )
 
 
+def _sync_rls(session: Session) -> None:
+    """Keep PostgreSQL's transaction-local tenant settings in step with the scope."""
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    values = _rls_values(_current.get())
+    key = tuple(sorted(values.items()))
+    if session.info.get("rls_key") == key:
+        return
+    conn = session.connection()  # may begin a transaction (after_begin then sets it)
+    if session.info.get("rls_key") != key:
+        _write_rls(conn, values)
+        session.info["rls_key"] = key
+
+
 @event.listens_for(Session, "after_begin")
 def _after_begin(session: Session, transaction: Any, connection: Any) -> None:
-    session.info.pop("rls_key", None)
+    # Every transaction starts with the tenant settings of the scope in force, so even a
+    # bare flush (which never passes through do_orm_execute) runs under RLS.
+    if connection.dialect.name != "postgresql":
+        return
+    values = _rls_values(_current.get())
+    _write_rls(connection, values)
+    session.info["rls_key"] = tuple(sorted(values.items()))
 
 
 @event.listens_for(Session, "after_transaction_end")
@@ -304,13 +341,7 @@ def _after_transaction_end(session: Session, transaction: Any) -> None:
 @event.listens_for(Session, "do_orm_execute")
 def _scope_statement(state: ORMExecuteState) -> None:
     scope = _current.get()
-    if state.session.info.get("rls_syncing"):
-        return
-    state.session.info["rls_syncing"] = True
-    try:
-        _sync_rls(state.session, scope)
-    finally:
-        state.session.info["rls_syncing"] = False
+    _sync_rls(state.session)
 
     if isinstance(scope, _Unscoped):
         return
@@ -344,6 +375,7 @@ def _scope_statement(state: ORMExecuteState) -> None:
 @event.listens_for(Session, "before_flush")
 def _stamp_and_check(session: Session, flush_context: Any, instances: Any) -> None:
     scope = _current.get()
+    _sync_rls(session)
     if isinstance(scope, _Unscoped):
         return
     for obj in session.new:

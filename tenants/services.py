@@ -13,7 +13,7 @@ from district import audit
 from district.errors import Conflict
 from district.extensions import db
 from tenants.models import AccessToken, District, Role, School, User, Zone, utcnow
-from tenants.scope import Scope, require_scope, scoped_get, unscoped, use_scope
+from tenants.scope import require_scope, scoped_get, unscoped
 
 SCHOOL_FIELDS = (
     "code",
@@ -71,7 +71,9 @@ def create_district_with_admin(data: dict[str, Any]) -> tuple[District, User]:
         admin.set_password(data["admin_password"])
         db.session.add(admin)
         db.session.flush()
-        audit.record("district.create", district, after={"code": district.code, "name": district.name})
+        audit.record(
+            "district.create", district, after={"code": district.code, "name": district.name}
+        )
     return district, admin
 
 
@@ -144,7 +146,9 @@ def update_school(school: School, data: dict[str, Any]) -> School:
         if key in data:
             setattr(school, key, data[key])
     db.session.flush()
-    audit.record("school.update", school, before=before, after=audit.snapshot(school, SCHOOL_FIELDS))
+    audit.record(
+        "school.update", school, before=before, after=audit.snapshot(school, SCHOOL_FIELDS)
+    )
     return school
 
 
@@ -243,7 +247,9 @@ def list_users() -> list[User]:
 def list_zones() -> list[Zone]:
     from sqlalchemy.orm import selectinload
 
-    return list(db.session.scalars(select(Zone).options(selectinload(Zone.schools)).order_by(Zone.name)))
+    return list(
+        db.session.scalars(select(Zone).options(selectinload(Zone.schools)).order_by(Zone.name))
+    )
 
 
 # --- accounts ------------------------------------------------------------------------
@@ -254,25 +260,16 @@ def change_password(user: User, current: str, new: str) -> None:
 
     if not user.check_password(current):
         raise ValidationError({"current_password": ["当前密码不正确"]})
-    with _self_scope(user):
-        user.set_password(new)
-        db.session.flush()
-
-
-def _self_scope(user: User) -> Any:
-    """A user may always change their own account row, whatever their scope."""
-    if user.district_id is None:
-        return unscoped("accounts: platform operator changes own password")
-    return use_scope(Scope.for_schools(user.district_id, {user.school_id}) if user.school_id else Scope.for_district(user.district_id))
+    user.set_password(new)
+    db.session.flush()
 
 
 def rotate_session(user: User) -> None:
     """Logout: every cookie of this user stops working, server-side."""
     import secrets
 
-    with _self_scope(user):
-        user.session_nonce = secrets.token_hex(8)
-        db.session.flush()
+    user.session_nonce = secrets.token_hex(8)
+    db.session.flush()
 
 
 def create_token(user: User, name: str, expires_in_days: int) -> tuple[AccessToken, str]:
@@ -293,7 +290,9 @@ def create_token(user: User, name: str, expires_in_days: int) -> tuple[AccessTok
 def user_tokens(user: User) -> list[AccessToken]:
     return list(
         db.session.scalars(
-            select(AccessToken).where(AccessToken.user_id == user.id).order_by(AccessToken.id.desc())
+            select(AccessToken)
+            .where(AccessToken.user_id == user.id)
+            .order_by(AccessToken.id.desc())
         )
     )
 

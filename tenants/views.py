@@ -109,9 +109,8 @@ def set_locale() -> Any:
     if locale not in ("zh_CN", "en"):
         abort(422)
     user = current_user._get_current_object()
-    with services._self_scope(user):
-        user.locale = locale
-        db.session.flush()
+    user.locale = locale
+    db.session.flush()
     return redirect(_safe_next(request.form.get("next")))
 
 
@@ -173,7 +172,9 @@ def zone_edit(zone_id: int) -> Any:
             services.update_zone(zone, data)
             flash(_("已保存"), "success")
             return redirect(url_for("tenants.zones"))
-    return render_template("admin/zone_form.html", zone=zone, errors=errors), (422 if errors else 200)
+    return render_template("admin/zone_form.html", zone=zone, errors=errors), (
+        422 if errors else 200
+    )
 
 
 @bp.get("/admin/schools")
@@ -289,9 +290,14 @@ def import_sheet() -> Any:
         else:
             report = importer.import_workbook(upload.stream)
         if report.ok:
-            flash(_("导入成功：学校 %(s)d 所，用户 %(u)d 人", s=report.schools, u=report.users), "success")
+            flash(
+                _("导入成功：学校 %(s)d 所，用户 %(u)d 人", s=report.schools, u=report.users),
+                "success",
+            )
             return redirect(url_for("tenants.schools"))
-    return render_template("admin/import.html", report=report), (422 if report and not report.ok else 200)
+    return render_template("admin/import.html", report=report), (
+        422 if report and not report.ok else 200
+    )
 
 
 @bp.get("/admin/import/template.xlsx")

@@ -17,7 +17,7 @@ TABLES = {
     "districts": "districts",
     "zones": "district",
     "schools": "schools",
-    "users": "school_nullable",
+    "users": "users",
     "inspector_zones": "district",
     "access_tokens": "district",
     "job_records": "district",
