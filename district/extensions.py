@@ -33,4 +33,21 @@ login_manager = LoginManager()
 csrf = CSRFProtect()
 babel = Babel()
 limiter = Limiter(key_func=get_remote_address, default_limits=[])
-api = Api()
+def _schema_name(schema: object) -> str:
+    """OpenAPI component names: a partial (PATCH) variant gets its own name."""
+    from apispec.ext.marshmallow.common import resolve_schema_cls
+
+    cls = resolve_schema_cls(schema)
+    name = cls.__name__.removesuffix("Schema")
+    if not isinstance(schema, type) and getattr(schema, "partial", False):
+        name += "Patch"
+    return name
+
+
+def _make_api() -> Api:
+    from apispec.ext.marshmallow import MarshmallowPlugin
+
+    return Api(spec_kwargs={"marshmallow_plugin": MarshmallowPlugin(schema_name_resolver=_schema_name)})
+
+
+api = _make_api()

@@ -217,10 +217,12 @@ class SchoolOwned(TenantOwned):
 
     district_id: Mapped[int] = mapped_column(ForeignKey("districts.id"))
     school_id: Mapped[int] = mapped_column()
+    # Constraints of the model itself, added to the tenant FK and index.
+    __extra_table_args__: ClassVar[tuple] = ()
 
     @declared_attr.directive
     def __table_args__(cls) -> tuple:
-        return cls.school_table_args()
+        return cls.school_table_args(*cls.__extra_table_args__)
 
     @classmethod
     def school_table_args(cls, *extra: Any) -> tuple:
