@@ -10,6 +10,17 @@ from flask import Flask, g, request, send_from_directory
 
 from config import Config, DevConfig
 
+# Feature modules: each exposes ``bp`` (pages, a Flask Blueprint) and ``blp`` (API, a
+# flask-smorest Blueprint), either may be None. Registering here is all a new one needs;
+# the cross-tenant matrix then covers its routes automatically.
+FEATURE_MODULES = (
+    "scoring.rubric_views",
+    "scoring.assessment_views",
+    "scoring.visit_views",
+    "scoring.survey_views",
+    "scoring.result_views",
+)
+
 
 def create_app(config: type[Config] | Config | None = None, **overrides: Any) -> Flask:
     """Build the Flask app. Nothing here touches the database."""
@@ -56,6 +67,17 @@ def create_app(config: type[Config] | Config | None = None, **overrides: Any) ->
 
     app.register_blueprint(core_bp)
     app.register_blueprint(tenants_bp)
+    import importlib
+
+    for name in FEATURE_MODULES:
+        module = importlib.import_module(name)
+        if getattr(module, "bp", None) is not None:
+            app.register_blueprint(module.bp)
+
+    import district.navigation  # noqa: F401 - registers the foundation's menu entries
+    from district.nav import init_nav
+
+    init_nav(app)
 
     from district.errors import init_errors
 

@@ -11,9 +11,16 @@ SAFE_METHODS = {"GET", "HEAD", "OPTIONS"}
 
 
 def register_api(app: Flask, api: Api) -> None:
+    import importlib
+
+    from district import FEATURE_MODULES
     from tenants.api import blp as tenants_blp
 
     blueprints = [tenants_blp]
+    for name in FEATURE_MODULES:
+        blp = getattr(importlib.import_module(name), "blp", None)
+        if blp is not None:
+            blueprints.append(blp)
     api.spec.components.security_scheme(
         "bearer", {"type": "http", "scheme": "bearer", "description": "个人访问令牌 (hq_…)"}
     )

@@ -328,28 +328,44 @@ class World:
     def __init__(self, f: Factories) -> None:
         from tenants.models import Role
 
+        # Every name inside a district carries its owner's marker (SECRET-A, -B, -D1, -C) so the
+        # cross-tenant matrix can spot it in any response.
         self.d1 = f.district(code="D1", name="一区")
         self.d2 = f.district(code="D2", name="二区")
-        self.z1 = f.zone(self.d1, name="甲片区")
-        self.z2 = f.zone(self.d1, name="乙片区")
-        self.z3 = f.zone(self.d2, name="丙片区")
-        self.a = f.school(self.d1, self.z1, name="甲校", code="A01")
-        self.b = f.school(self.d1, self.z2, name="乙校-SECRET", code="B01")
-        self.c = f.school(self.d2, self.z3, name="丙校-SECRET", code="C01")
+        self.z1 = f.zone(self.d1, name="甲片区-SECRET-D1")
+        self.z2 = f.zone(self.d1, name="乙片区-SECRET-D1")
+        self.z3 = f.zone(self.d2, name="丙片区-SECRET-C")
+        self.a = f.school(self.d1, self.z1, name="甲校-SECRET-A", code="A01")
+        self.b = f.school(self.d1, self.z2, name="乙校-SECRET-B", code="B01")
+        self.c = f.school(self.d2, self.z3, name="丙校-SECRET-C", code="C01")
         self.operator = f.user(Role.PLATFORM_OPERATOR, username="operator")
-        self.admin1 = f.user(Role.DISTRICT_ADMIN, self.d1, username="admin1")
-        self.viewer1 = f.user(Role.DISTRICT_VIEWER, self.d1, username="viewer1")
-        self.inspector1 = f.user(Role.INSPECTOR, self.d1, zones=[self.z1], username="inspector1")
-        self.head_a = f.user(Role.SCHOOL_HEAD, self.d1, self.a, username="head_a")
-        self.staff_a = f.user(Role.SCHOOL_STAFF, self.d1, self.a, username="staff_a")
+        self.admin1 = f.user(
+            Role.DISTRICT_ADMIN, self.d1, username="admin1", display_name="管理员-SECRET-D1"
+        )
+        self.viewer1 = f.user(
+            Role.DISTRICT_VIEWER, self.d1, username="viewer1", display_name="局领导-SECRET-D1"
+        )
+        self.inspector1 = f.user(
+            Role.INSPECTOR,
+            self.d1,
+            zones=[self.z1],
+            username="inspector1",
+            display_name="督查员-SECRET-D1",
+        )
+        self.head_a = f.user(
+            Role.SCHOOL_HEAD, self.d1, self.a, username="head_a", display_name="甲校长-SECRET-A"
+        )
+        self.staff_a = f.user(
+            Role.SCHOOL_STAFF, self.d1, self.a, username="staff_a", display_name="甲总务-SECRET-A"
+        )
         self.head_b = f.user(
-            Role.SCHOOL_HEAD, self.d1, self.b, username="head_b", display_name="乙校长-SECRET"
+            Role.SCHOOL_HEAD, self.d1, self.b, username="head_b", display_name="乙校长-SECRET-B"
         )
         self.admin2 = f.user(
-            Role.DISTRICT_ADMIN, self.d2, username="admin2", display_name="二区管理员-SECRET"
+            Role.DISTRICT_ADMIN, self.d2, username="admin2", display_name="二区管理员-SECRET-C"
         )
         self.head_c = f.user(
-            Role.SCHOOL_HEAD, self.d2, self.c, username="head_c", display_name="丙校长-SECRET"
+            Role.SCHOOL_HEAD, self.d2, self.c, username="head_c", display_name="丙校长-SECRET-C"
         )
 
 

@@ -39,107 +39,57 @@ MUTATION_REFUSED = REFUSED | {400, 409, 422}
 class Actor:
     name: str
     user: Any
-    foreign: dict[str, int]  # URL param name -> id of an object this actor must not reach
-    markers: tuple[str, ...]  # text that must never appear in what this actor is shown
+    foreign: tuple[str, ...]  # owners whose objects this actor must not reach
 
 
-def _extra_rows(app: Any, world: Any) -> dict[str, Any]:
-    """Tokens and jobs owned by other tenants, so their routes have foreign targets."""
-    from district.jobs import JobRecord
-    from tenants.models import AccessToken
-
-    out: dict[str, Any] = {}
-    with app.app_context(), unscoped("tests: matrix fixtures"):
-        for key, user in (
-            ("head_a", world.head_a),
-            ("head_b", world.head_b),
-            ("admin2", world.admin2),
-            ("head_c", world.head_c),
-        ):
-            tok = AccessToken(
-                district_id=user.district_id,
-                user_id=user.id,
-                name=f"令牌-SECRET-{key}",
-                prefix="hq_x",
-                token_hash=f"{key:0<64}"[:64],
-            )
-            job = JobRecord(
-                district_id=user.district_id,
-                school_id=user.school_id,
-                user_id=user.id,
-                func="tests:nothing",
-                args=[],
-                description=f"任务-SECRET-{key}",
-                status="finished",
-            )
-            db.session.add_all([tok, job])
-            db.session.flush()
-            out[f"token_{key}"] = tok.id
-            out[f"job_{key}"] = job.id
-        db.session.commit()
-    return out
+def _marker(owner: str) -> str:
+    return {"a": "SECRET-A", "b": "SECRET-B", "d1": "SECRET-D1", "c": "SECRET-C"}[owner]
 
 
-def _actors(world: Any, extra: dict[str, int]) -> list[Actor]:
-    d2_markers = (
-        "丙校-SECRET",
-        "二区管理员-SECRET",
-        "丙校长-SECRET",
-        "丙片区",
-        "SECRET-admin2",
-        "SECRET-head_c",
-    )
-    b_markers = ("乙校-SECRET", "乙校长-SECRET", "SECRET-head_b")
-    a_markers = ("甲校", "SECRET-head_a")
-    d2 = dict(
-        school_id=world.c.id,
-        zone_id=world.z3.id,
-        user_id=world.head_c.id,
-        token_id=extra["token_admin2"],
-        job_id=extra["job_admin2"],
-    )
-    b = dict(
-        school_id=world.b.id,
-        zone_id=world.z3.id,
-        user_id=world.head_b.id,
-        token_id=extra["token_head_b"],
-        job_id=extra["job_head_b"],
-    )
+def _actors(world: Any) -> list[Actor]:
     return [
-        Actor("admin1", world.admin1, d2, d2_markers),
-        Actor("viewer1", world.viewer1, d2, d2_markers),
-        Actor("inspector1", world.inspector1, b, b_markers + d2_markers),
-        Actor("head_a", world.head_a, b, b_markers + d2_markers),
-        Actor("staff_a", world.staff_a, b, b_markers + d2_markers),
-        Actor(
-            "head_b",
-            world.head_b,
-            dict(
-                b,
-                school_id=world.a.id,
-                user_id=world.head_a.id,
-                token_id=extra["token_head_a"],
-                job_id=extra["job_head_a"],
-            ),
-            a_markers + d2_markers,
-        ),
-        Actor(
-            "admin2",
-            world.admin2,
-            dict(
-                school_id=world.a.id,
-                zone_id=world.z1.id,
-                user_id=world.head_a.id,
-                token_id=extra["token_head_b"],
-                job_id=extra["job_head_b"],
-            ),
-            ("甲校", "乙校-SECRET", "乙校长-SECRET", "甲片区", "乙片区"),
-        ),
-        Actor(
-            "operator", world.operator, dict(b, zone_id=world.z1.id), b_markers + ("甲校", "甲片区")
-        ),
-        Actor("anonymous", None, b, b_markers + d2_markers + a_markers),
+        Actor("admin1", world.admin1, ("c",)),
+        Actor("viewer1", world.viewer1, ("c",)),
+        Actor("inspector1", world.inspector1, ("b", "c")),
+        Actor("head_a", world.head_a, ("b", "c")),
+        Actor("staff_a", world.staff_a, ("b", "c")),
+        Actor("head_b", world.head_b, ("a", "c")),
+        Actor("admin2", world.admin2, ("a", "b", "d1")),
+        Actor("operator", world.operator, ("a", "b", "d1", "c")),
+        Actor("anonymous", None, ("a", "b", "d1", "c")),
     ]
+
+
+class Ctx:
+    """What providers get: the app, the world, a per-test cache and the markers."""
+
+    def __init__(self, app: Any, world: Any) -> None:
+        self.app = app
+        self.world = world
+        self._cache: dict[Any, Any] = {}
+        self.marker = _marker
+
+    def once(self, key: Any, make: Any) -> Any:
+        if key not in self._cache:
+            self._cache[key] = make()
+        return self._cache[key]
+
+
+def providers() -> dict[str, Any]:
+    """Every ``params_*.py`` module's PARAMS, merged."""
+    import importlib
+    import pkgutil
+
+    import tests.isolation as pkg
+
+    merged: dict[str, Any] = {}
+    for info in pkgutil.iter_modules(pkg.__path__):
+        if info.name.startswith("params_"):
+            module = importlib.import_module(f"tests.isolation.{info.name}")
+            for name, fn in module.PARAMS.items():
+                assert name not in merged, f"URL parameter {name} provided twice"
+                merged[name] = fn
+    return merged
 
 
 def _routes(app: Any) -> list[tuple[str, Any, str]]:
@@ -164,15 +114,20 @@ def _refused(actor: Actor, resp: Any, allowed: set[int]) -> bool:
     )
 
 
-def _build(rule: Any, values: dict[str, int]) -> str:
-    unknown = [a for a in rule.arguments if a not in values]
+def _build(rule: Any, ctx: Ctx, owner: str, provided: dict[str, Any]) -> str | None:
+    """The rule's URL with every parameter pointing at ``owner``'s objects (None: n/a)."""
+    unknown = [a for a in rule.arguments if a not in provided]
     assert not unknown, (
         f"route {rule.rule} has parameter(s) {unknown} the cross-tenant matrix cannot fill: "
-        "add a foreign object for them in tests/isolation/test_matrix.py"
+        "add a provider for them in a tests/isolation/params_*.py module"
     )
     url = rule.rule
     for arg in rule.arguments:
-        url = url.replace(f"<int:{arg}>", str(values[arg])).replace(f"<{arg}>", str(values[arg]))
+        value = provided[arg](ctx, owner)
+        if value is None:
+            return None
+        for conv in ("int:", "string:", ""):
+            url = url.replace(f"<{conv}{arg}>", str(value))
     return url
 
 
@@ -210,61 +165,66 @@ def _snapshot(app: Any, actor_user_id: int | None) -> dict[str, list]:
 
 
 def test_every_route_is_isolated(app: Any, world: Any, client_for: Any) -> None:
-    extra = _extra_rows(app, world)
-    actors = _actors(world, extra)
+    ctx = Ctx(app, world)
+    provided = providers()
     routes = _routes(app)
     assert len(routes) > 20, "the matrix found suspiciously few routes"
     failures: list[str] = []
     checked = 0
-    for actor in actors:
+    for actor in _actors(world):
         c = client_for(actor.user)
+        markers = tuple(_marker(o) for o in actor.foreign)
         for _endpoint, rule, method in routes:
-            url = _build(rule, actor.foreign)
-            has_target = bool(rule.arguments)
-            is_api = url.startswith("/api/")
-            if method in SAFE:
-                resp = c.get(url)
-                body = _body_text(resp)
-                if resp.status_code >= 500:
-                    failures.append(f"{actor.name} GET {url}: {resp.status_code}")
-                if has_target and not _refused(actor, resp, REFUSED):
-                    failures.append(
-                        f"{actor.name} GET {url}: {resp.status_code}, expected 401/403/404"
-                    )
-                leaked = [m for m in actor.markers if m in body]
-                if leaked:
-                    failures.append(f"{actor.name} GET {url}: shows foreign data {leaked}")
-            else:
-                before = _snapshot(app, getattr(actor.user, "id", None))
-                if is_api:
-                    resp = c.api(method, url, json={})
-                else:
-                    resp = (
-                        c.post(url, data={})
-                        if method == "POST"
-                        else c.client.open(url, method=method)
-                    )
-                after = _snapshot(app, getattr(actor.user, "id", None))
-                if resp.status_code >= 500:
-                    failures.append(f"{actor.name} {method} {url}: {resp.status_code}")
-                if has_target and not _refused(actor, resp, MUTATION_REFUSED):
-                    failures.append(
-                        f"{actor.name} {method} {url}: {resp.status_code}, expected refusal"
-                    )
-                if before != after:
-                    changed = [t for t in before if before[t] != after[t]]
-                    failures.append(f"{actor.name} {method} {url}: changed tables {changed}")
-                leaked = [m for m in actor.markers if m in _body_text(resp)]
-                if leaked:
-                    failures.append(f"{actor.name} {method} {url}: shows foreign data {leaked}")
-            checked += 1
+            owners = actor.foreign if rule.arguments else ("-",)
+            for owner in owners:
+                url = _build(rule, ctx, owner, provided) if rule.arguments else rule.rule
+                if url is None:
+                    continue
+                failures.extend(_probe(app, c, actor, url, method, bool(rule.arguments), markers))
+                checked += 1
     assert not failures, f"{len(failures)} isolation failures:\n" + "\n".join(failures)
-    assert checked >= len(routes) * len(actors)
+    assert checked >= len(routes)
+
+
+def _probe(
+    app: Any,
+    c: Any,
+    actor: Actor,
+    url: str,
+    method: str,
+    has_target: bool,
+    markers: tuple[str, ...],
+) -> list[str]:
+    failures = []
+    if method in SAFE:
+        resp = c.get(url)
+        if resp.status_code >= 500:
+            failures.append(f"{actor.name} GET {url}: {resp.status_code}")
+        if has_target and not _refused(actor, resp, REFUSED):
+            failures.append(f"{actor.name} GET {url}: {resp.status_code}, expected 401/403/404")
+    else:
+        before = _snapshot(app, getattr(actor.user, "id", None))
+        if url.startswith("/api/"):
+            resp = c.api(method, url, json={})
+        else:
+            resp = c.post(url, data={}) if method == "POST" else c.client.open(url, method=method)
+        after = _snapshot(app, getattr(actor.user, "id", None))
+        if resp.status_code >= 500:
+            failures.append(f"{actor.name} {method} {url}: {resp.status_code}")
+        if has_target and not _refused(actor, resp, MUTATION_REFUSED):
+            failures.append(f"{actor.name} {method} {url}: {resp.status_code}, expected refusal")
+        if before != after:
+            changed = [t for t in before if before[t] != after[t]]
+            failures.append(f"{actor.name} {method} {url}: changed tables {changed}")
+    leaked = [m for m in markers if m in _body_text(resp)]
+    if leaked:
+        failures.append(f"{actor.name} {method} {url}: shows foreign data {leaked}")
+    return failures
 
 
 def test_matrix_knows_every_parameter(app: Any) -> None:
     """A new route with a new kind of id must be added to the matrix, not skipped."""
-    known = {"school_id", "zone_id", "user_id", "token_id", "job_id"}
+    known = set(providers())
     for _endpoint, rule, _method in _routes(app):
         assert set(rule.arguments) <= known, f"{rule.rule}: teach the matrix about {rule.arguments}"
 
@@ -279,10 +239,10 @@ def test_matrix_catches_a_missing_filter(
     monkeypatch.setattr(scope, "_criteria_options", lambda _scope: [])
     body = client_for(world.head_a).get("/api/v1/schools").get_data(as_text=True)
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
-        assert "乙校-SECRET" not in body and "丙校-SECRET" not in body
-        assert "甲校" in body
+        assert "SECRET-B" not in body and "SECRET-C" not in body
+        assert "SECRET-A" in body
     else:
-        assert "乙校-SECRET" in body and "丙校-SECRET" in body
+        assert "SECRET-B" in body and "SECRET-C" in body
 
 
 @pytest.mark.parametrize("path", ["/", "/api/v1/schools", "/admin/schools", "/api/v1/zones"])
@@ -295,11 +255,14 @@ def test_counts_do_not_include_other_districts(
     if path == "/api/v1/schools":
         assert sorted(s["code"] for s in resp.get_json()) == ["A01", "B01"]
     elif path == "/api/v1/zones":
-        assert sorted(z["name"] for z in resp.get_json()) == ["乙片区", "甲片区"]
+        assert sorted(z["name"] for z in resp.get_json()) == [
+            "乙片区-SECRET-D1",
+            "甲片区-SECRET-D1",
+        ]
     elif path == "/":
         assert 'id="stat-schools">2<' in body
     else:
-        assert "丙校" not in body and "乙校" in body
+        assert "SECRET-C" not in body and "SECRET-B" in body
 
 
 def test_text_sql_is_walled_by_rls_on_postgres(app: Any, world: Any) -> None:
@@ -310,6 +273,7 @@ def test_text_sql_is_walled_by_rls_on_postgres(app: Any, world: Any) -> None:
         names = set(db.session.execute(text("SELECT name FROM schools")).scalars())
         db.session.rollback()
     if app.config["SQLALCHEMY_DATABASE_URI"].startswith("postgresql"):
-        assert names == {"甲校"}
+        assert names == {"甲校-SECRET-A"}
     else:
-        assert names == {"甲校", "乙校-SECRET", "丙校-SECRET"}  # documented hole on SQLite
+        # The documented hole: raw SQL is not filtered by the ORM hook on SQLite.
+        assert names == {"甲校-SECRET-A", "乙校-SECRET-B", "丙校-SECRET-C"}

@@ -1,0 +1,4 @@
+"""Pages and API: (being built)."""
+
+bp = None
+blp = None
