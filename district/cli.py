@@ -15,7 +15,7 @@ from district.jobs import commit
 def _upgrade_schema() -> None:
     from flask_migrate import upgrade
 
-    upgrade(directory=current_app.extensions["migrate"].directory)
+    upgrade(directory=current_app.extensions["migrate"].directory, revision="heads")
 
 
 def init_cli(app: Flask) -> None:

@@ -33,6 +33,8 @@ login_manager = LoginManager()
 csrf = CSRFProtect()
 babel = Babel()
 limiter = Limiter(key_func=get_remote_address, default_limits=[])
+
+
 def _schema_name(schema: object) -> str:
     """OpenAPI component names: a partial (PATCH) variant gets its own name."""
     from apispec.ext.marshmallow.common import resolve_schema_cls
@@ -47,7 +49,9 @@ def _schema_name(schema: object) -> str:
 def _make_api() -> Api:
     from apispec.ext.marshmallow import MarshmallowPlugin
 
-    return Api(spec_kwargs={"marshmallow_plugin": MarshmallowPlugin(schema_name_resolver=_schema_name)})
+    return Api(
+        spec_kwargs={"marshmallow_plugin": MarshmallowPlugin(schema_name_resolver=_schema_name)}
+    )
 
 
 api = _make_api()

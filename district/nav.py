@@ -21,7 +21,9 @@ class NavItem:
 NAV: list[NavItem] = []
 
 
-def register_nav(label: str, endpoint: str, roles: tuple[str, ...] | list[str], order: int = 100) -> None:
+def register_nav(
+    label: str, endpoint: str, roles: tuple[str, ...] | list[str], order: int = 100
+) -> None:
     item = NavItem(label, endpoint, frozenset(roles), order)
     if item not in NAV:
         NAV.append(item)

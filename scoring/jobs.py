@@ -22,7 +22,10 @@ def _user_id(user_id: int | None) -> int | None:
 
 
 def request_recompute(
-    items: Iterable[tuple[int, int, int]], *, user_id: int | None = None, description: str | None = None
+    items: Iterable[tuple[int, int, int]],
+    *,
+    user_id: int | None = None,
+    description: str | None = None,
 ) -> Any:
     """Enqueue recomputation of (school_id, year, month) items of the current district."""
     unique = sorted({(int(s), int(y), int(m)) for s, y, m in items})

@@ -122,7 +122,9 @@ class RubricIndicator(DistrictOwned, db.Model):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    rubric_version_id: Mapped[int] = mapped_column(ForeignKey("rubric_versions.id", ondelete="CASCADE"))
+    rubric_version_id: Mapped[int] = mapped_column(
+        ForeignKey("rubric_versions.id", ondelete="CASCADE")
+    )
     programme: Mapped[str] = mapped_column(String(32))
     code: Mapped[str] = mapped_column(String(32))
     category_code: Mapped[str] = mapped_column(String(32))
@@ -191,9 +193,7 @@ class SelfAssessment(SchoolOwned, db.Model):
     updated_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
     version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     __mapper_args__ = {"version_id_col": version}
-    __extra_table_args__ = (
-        UniqueConstraint("school_id", "year", "month", "programme"),
-    )
+    __extra_table_args__ = (UniqueConstraint("school_id", "year", "month", "programme"),)
 
     items: Mapped[list[SelfAssessmentItem]] = relationship(
         back_populates="assessment", cascade="all, delete-orphan"
@@ -204,12 +204,12 @@ class SelfAssessmentItem(SchoolOwned, db.Model):
     """One indicator's self-given points (and the measured value, if any)."""
 
     __tablename__ = "self_assessment_items"
-    __extra_table_args__ = (
-        UniqueConstraint("assessment_id", "indicator_code"),
-    )
+    __extra_table_args__ = (UniqueConstraint("assessment_id", "indicator_code"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    assessment_id: Mapped[int] = mapped_column(ForeignKey("self_assessments.id", ondelete="CASCADE"))
+    assessment_id: Mapped[int] = mapped_column(
+        ForeignKey("self_assessments.id", ondelete="CASCADE")
+    )
     indicator_code: Mapped[str] = mapped_column(String(32))
     points: Mapped[Decimal | None] = mapped_column(Score)
     value: Mapped[Decimal | None] = mapped_column(Numeric(12, 4))
@@ -239,9 +239,7 @@ class SiteVisit(SchoolOwned, db.Model):
     """督查: an inspector's visit to a school."""
 
     __tablename__ = "site_visits"
-    __extra_table_args__ = (
-        Index("ix_site_visits_month", "district_id", "year", "month"),
-    )
+    __extra_table_args__ = (Index("ix_site_visits_month", "district_id", "year", "month"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     inspector_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
@@ -253,17 +251,19 @@ class SiteVisit(SchoolOwned, db.Model):
     version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     __mapper_args__ = {"version_id_col": version}
 
-    scores: Mapped[list[VisitScore]] = relationship(back_populates="visit", cascade="all, delete-orphan")
-    findings: Mapped[list[Finding]] = relationship(back_populates="visit", cascade="all, delete-orphan")
+    scores: Mapped[list[VisitScore]] = relationship(
+        back_populates="visit", cascade="all, delete-orphan"
+    )
+    findings: Mapped[list[Finding]] = relationship(
+        back_populates="visit", cascade="all, delete-orphan"
+    )
 
 
 class VisitScore(SchoolOwned, db.Model):
     """An inspector's points for one indicator on one visit."""
 
     __tablename__ = "visit_scores"
-    __extra_table_args__ = (
-        UniqueConstraint("visit_id", "programme", "indicator_code"),
-    )
+    __extra_table_args__ = (UniqueConstraint("visit_id", "programme", "indicator_code"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     visit_id: Mapped[int] = mapped_column(ForeignKey("site_visits.id", ondelete="CASCADE"))

@@ -73,7 +73,11 @@ def version_in_force(programme: str, year: int, month: int) -> RubricVersion | N
         select(RubricVersion)
         .join(Rubric, Rubric.id == RubricVersion.rubric_id)
         .where(Rubric.programme == programme, RubricVersion.status == RubricVersion.PUBLISHED)
-        .order_by(RubricVersion.effective_year.desc(), RubricVersion.effective_month.desc(), RubricVersion.number.desc())
+        .order_by(
+            RubricVersion.effective_year.desc(),
+            RubricVersion.effective_month.desc(),
+            RubricVersion.number.desc(),
+        )
     ).all()
     for version in versions:
         if version.effective_key is not None and version.effective_key <= key:
@@ -105,7 +109,11 @@ def indicators_of(version: RubricVersion) -> list[RubricIndicator]:
 
 def applicable_indicators(version: RubricVersion, school: School) -> list[RubricIndicator]:
     """Only the indicators that apply to this school (boarding, level)."""
-    return [i for i in indicators_of(version) if i.applies_to(boarding=school.boarding, level=school.level)]
+    return [
+        i
+        for i in indicators_of(version)
+        if i.applies_to(boarding=school.boarding, level=school.level)
+    ]
 
 
 def programme_applies(rubric: Rubric, school: School) -> bool:
@@ -129,11 +137,15 @@ def create_draft(rubric: Rubric, content: dict[str, Any] | None = None) -> Rubri
     )
     db.session.add(version)
     db.session.flush()
-    audit.record("rubric.draft", version, after={"programme": rubric.programme, "number": version.number})
+    audit.record(
+        "rubric.draft", version, after={"programme": rubric.programme, "number": version.number}
+    )
     return version
 
 
-def update_draft(version: RubricVersion, content: dict[str, Any], expected_version: int | None) -> RubricVersion:
+def update_draft(
+    version: RubricVersion, content: dict[str, Any], expected_version: int | None
+) -> RubricVersion:
     if version.status != RubricVersion.DRAFT:
         raise Conflict(description="published versions are immutable")
     if expected_version is not None and expected_version != version.version:
@@ -144,7 +156,12 @@ def update_draft(version: RubricVersion, content: dict[str, Any], expected_versi
     before = {"indicators": len(flatten_indicators(version.content))}
     version.content = copy.deepcopy(content)
     db.session.flush()
-    audit.record("rubric.edit", version, before=before, after={"indicators": len(flatten_indicators(content))})
+    audit.record(
+        "rubric.edit",
+        version,
+        before=before,
+        after={"indicators": len(flatten_indicators(content))},
+    )
     return version
 
 
@@ -189,12 +206,18 @@ def publish(
     version.published_at = utcnow()
     version.published_by = user_id
     version.rubric.name = version.content.get("name", version.rubric.name)
-    version.rubric.boarding_only = bool(version.content.get("boarding_only", version.rubric.boarding_only))
+    version.rubric.boarding_only = bool(
+        version.content.get("boarding_only", version.rubric.boarding_only)
+    )
     db.session.flush()
     audit.record(
         "rubric.publish",
         version,
-        after={"programme": programme, "number": version.number, "effective": f"{effective[0]}-{effective[1]:02d}"},
+        after={
+            "programme": programme,
+            "number": version.number,
+            "effective": f"{effective[0]}-{effective[1]:02d}",
+        },
     )
     if recompute:
         from scoring.jobs import request_recompute_from

@@ -65,16 +65,31 @@ def _check_services() -> None:
         pytest.exit("; ".join(problems), returncode=3)
 
 
-def _reset_postgres(owner_url: str) -> None:
-    engine = create_engine(owner_url, isolation_level="AUTOCOMMIT")
+def _create_test_database(server_url: str) -> str:
+    """A private database per test run (parallel runs on one server never collide);
+    TEST_DATABASE_URL's own database is only used to create and drop it."""
+    name = f"houqin_test_{os.getpid()}"
+    engine = create_engine(server_url, isolation_level="AUTOCOMMIT")
     with engine.connect() as conn:
-        conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
         exists = conn.execute(
             text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": APP_ROLE}
         ).scalar()
         if not exists:
-            conn.execute(text(f"CREATE ROLE {APP_ROLE} LOGIN NOSUPERUSER NOBYPASSRLS"))
+            try:
+                conn.execute(text(f"CREATE ROLE {APP_ROLE} LOGIN NOSUPERUSER NOBYPASSRLS"))
+            except Exception:  # noqa: BLE001 - a parallel run created it meanwhile
+                pass
+    engine.dispose()
+    return make_url(server_url).set(database=name).render_as_string(hide_password=False)
+
+
+def _drop_test_database(server_url: str, db_url: str) -> None:
+    name = make_url(db_url).database
+    engine = create_engine(server_url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     engine.dispose()
 
 
@@ -86,9 +101,10 @@ def app() -> Iterator[Any]:
         "UPLOAD_DIR": os.path.join(tmpdir, "uploads"),
         "REDIS_URL": REDIS_URL,
     }
+    owner_url = None
     if TEST_DATABASE_URL:
-        owner_url = _pg_url(TEST_DATABASE_URL)
-        _reset_postgres(owner_url)
+        server_url = _pg_url(TEST_DATABASE_URL)
+        owner_url = _create_test_database(server_url)
         app_url = make_url(owner_url).set(username=APP_ROLE, password=None)
         overrides.update(
             SQLALCHEMY_DATABASE_URI=app_url.render_as_string(hide_password=False),
@@ -101,12 +117,17 @@ def app() -> Iterator[Any]:
     with application.app_context():
         from flask_migrate import upgrade
 
-        upgrade(directory=application.extensions["migrate"].directory)
+        upgrade(directory=application.extensions["migrate"].directory, revision="heads")
     if REDIS_URL:
         from redis import Redis
 
         Redis.from_url(REDIS_URL).flushdb()
     yield application
+    if owner_url:
+        with application.app_context():
+            db.engine.dispose()
+        application.extensions.pop("_test_owner_engine", None)
+        _drop_test_database(_pg_url(TEST_DATABASE_URL), owner_url)
 
 
 def _owner_engine(app: Any) -> Any:
