@@ -2,7 +2,6 @@
 
 from district.audit import AuditEntry  # noqa: F401
 from district.jobs import JobRecord  # noqa: F401
-from tenants.models import AccessToken, District, School, User, Zone  # noqa: F401
 from scoring.models import (  # noqa: F401
     Complaint,
     DistrictSettings,
@@ -21,3 +20,4 @@ from scoring.models import (  # noqa: F401
     SurveyToken,
     VisitScore,
 )
+from tenants.models import AccessToken, District, School, User, Zone  # noqa: F401

@@ -3,7 +3,7 @@
 from district.nav import register_nav
 from tenants.models import Role
 
-A, V, I, H, S, P = (
+ADMIN, VIEWER, INSPECTOR, HEAD, STAFF, PLATFORM = (
     Role.DISTRICT_ADMIN,
     Role.DISTRICT_VIEWER,
     Role.INSPECTOR,
@@ -12,11 +12,11 @@ A, V, I, H, S, P = (
     Role.PLATFORM_OPERATOR,
 )
 
-register_nav("首页", "core.home", (A, V, I, H, S), order=0)
-register_nav("学校", "tenants.schools", (A, V, I), order=80)
-register_nav("片区", "tenants.zones", (A, V), order=81)
-register_nav("用户", "tenants.users", (A,), order=82)
-register_nav("导入", "tenants.import_sheet", (A,), order=83)
-register_nav("操作记录", "core.audit_log", (A, V, H), order=90)
-register_nav("任务", "core.jobs", (A, V, I, H, S), order=95)
-register_nav("区县", "tenants.districts", (P,), order=0)
+register_nav("首页", "core.home", (ADMIN, VIEWER, INSPECTOR, HEAD, STAFF), order=0)
+register_nav("学校", "tenants.schools", (ADMIN, VIEWER, INSPECTOR), order=80)
+register_nav("片区", "tenants.zones", (ADMIN, VIEWER), order=81)
+register_nav("用户", "tenants.users", (ADMIN,), order=82)
+register_nav("导入", "tenants.import_sheet", (ADMIN,), order=83)
+register_nav("操作记录", "core.audit_log", (ADMIN, VIEWER, HEAD), order=90)
+register_nav("任务", "core.jobs", (ADMIN, VIEWER, INSPECTOR, HEAD, STAFF), order=95)
+register_nav("区县", "tenants.districts", (PLATFORM,), order=0)

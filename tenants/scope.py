@@ -20,7 +20,20 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from sqlalchemy import ForeignKey, ForeignKeyConstraint, Index, event, false, select, text, true
+from sqlalchemy import (
+    Delete,
+    ForeignKey,
+    ForeignKeyConstraint,
+    Index,
+    Select,
+    Table,
+    Update,
+    event,
+    false,
+    select,
+    text,
+    true,
+)
 from sqlalchemy.orm import (
     Mapped,
     ORMExecuteState,
@@ -29,6 +42,8 @@ from sqlalchemy.orm import (
     mapped_column,
     with_loader_criteria,
 )
+from sqlalchemy.sql import visitors
+from sqlalchemy.sql.selectable import Join
 
 
 class TenantScopeMissing(RuntimeError):
@@ -277,6 +292,44 @@ def _criteria_options(scope: Scope) -> list[Any]:
     ]
 
 
+def _plain_tables(from_: Any) -> Iterator[Table]:
+    if isinstance(from_, Join):
+        yield from _plain_tables(from_.left)
+        yield from _plain_tables(from_.right)
+    elif isinstance(from_, Table):
+        yield from_
+
+
+def _narrow_subqueries(statement: Any, scope: Scope) -> Any:
+    """Add the tenant criteria to every nested SELECT that reads a tenant table.
+
+    ``relationship.any()``/``has()`` build their EXISTS against the bare table, which
+    ``with_loader_criteria`` never reaches (sqlalchemy#13070): ``Zone.schools.any()``
+    would otherwise count another tenant's schools.
+    """
+    if not isinstance(statement, (Select, Update, Delete)):
+        return statement
+    if not any(isinstance(e, Select) and e is not statement for e in visitors.iterate(statement)):
+        return statement
+    models = {cls.__table__: cls for cls in TENANT_MODELS}  # type: ignore[attr-defined]
+
+    def narrow(select_: Select) -> Select:
+        inner = visitors.replacement_traverse(
+            select_, {}, lambda e: narrow(e) if isinstance(e, Select) and e is not select_ else None
+        )
+        crit = [
+            models[table].tenant_criteria(scope)
+            for from_ in select_.get_final_froms()
+            for table in _plain_tables(from_)
+            if table in models
+        ]
+        return inner.where(*crit) if crit else inner
+
+    return visitors.replacement_traverse(
+        statement, {}, lambda e: narrow(e) if isinstance(e, Select) and e is not statement else None
+    )
+
+
 def _rls_values(scope: Scope | _Unscoped | None) -> dict[str, str]:
     if scope is None:
         return {
@@ -362,6 +415,7 @@ def _scope_statement(state: ORMExecuteState) -> None:
             + ", ".join(sorted(m.class_.__name__ for m in mappers))
             + " with no tenant scope"
         )
+    state.statement = _narrow_subqueries(state.statement, scope)
     if state.is_select:
         state.statement = state.statement.options(*_criteria_options(scope))
         return

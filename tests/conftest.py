@@ -13,6 +13,7 @@ what production does: one commit per request, RLS settings per transaction.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import tempfile
@@ -77,10 +78,9 @@ def _create_test_database(server_url: str) -> str:
             text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": APP_ROLE}
         ).scalar()
         if not exists:
-            try:
+            # A parallel run may create it meanwhile.
+            with contextlib.suppress(Exception):
                 conn.execute(text(f"CREATE ROLE {APP_ROLE} LOGIN NOSUPERUSER NOBYPASSRLS"))
-            except Exception:  # noqa: BLE001 - a parallel run created it meanwhile
-                pass
     engine.dispose()
     return make_url(server_url).set(database=name).render_as_string(hide_password=False)
 
