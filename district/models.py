@@ -20,4 +20,10 @@ from scoring.models import (  # noqa: F401
     SurveyToken,
     VisitScore,
 )
+from scoring.staff_models import (  # noqa: F401
+    Certificate,
+    StaffMember,
+    TrainingAttendance,
+    TrainingSession,
+)
 from tenants.models import AccessToken, District, School, User, Zone  # noqa: F401
