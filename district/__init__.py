@@ -19,6 +19,7 @@ FEATURE_MODULES = (
     "scoring.visit_views",
     "scoring.survey_views",
     "scoring.result_views",
+    "dashboards.views",
 )
 
 
