@@ -20,6 +20,7 @@ FEATURE_MODULES = (
     "scoring.survey_views",
     "scoring.result_views",
     "dashboards.views",
+    "dashboards.award_views",
 )
 
 
