@@ -8,6 +8,7 @@ latest published version whose effective month is not after the period.
 from __future__ import annotations
 
 import copy
+import re
 from decimal import Decimal
 from typing import Any
 
@@ -18,7 +19,7 @@ from sqlalchemy.orm import selectinload
 from district import audit
 from district.errors import Conflict
 from district.extensions import db
-from scoring.models import Rubric, RubricIndicator, RubricVersion
+from scoring.models import Period, Rubric, RubricIndicator, RubricVersion
 from scoring.rubric_data import PROGRAMMES, default_rubrics, flatten_indicators, validate_rubric
 from tenants.models import School, utcnow
 from tenants.scope import require_scope
@@ -153,16 +154,92 @@ def update_draft(
     errors = validate_rubric(content)
     if errors:
         raise ValidationError({"content": errors})
-    before = {"indicators": len(flatten_indicators(version.content))}
+    old = {i["code"]: i for i in flatten_indicators(version.content or {})}
+    new = {i["code"]: i for i in flatten_indicators(content)}
+    before = {"indicators": len(old)}
     version.content = copy.deepcopy(content)
     db.session.flush()
     audit.record(
         "rubric.edit",
         version,
         before=before,
-        after={"indicators": len(flatten_indicators(content))},
+        after={
+            "indicators": len(new),
+            "added": [c for c in new if c not in old],
+            "removed": [c for c in old if c not in new],
+            "changed": [c for c in new if c in old and new[c] != old[c]],
+        },
     )
     return version
+
+
+def delete_draft(version: RubricVersion, expected_version: int | None = None) -> None:
+    """Discard a draft (published versions are immutable: 409)."""
+    if version.status != RubricVersion.DRAFT:
+        raise Conflict(description="published versions are immutable")
+    if expected_version is not None and expected_version != version.version:
+        raise Conflict(description="stale")
+    audit.record(
+        "rubric.draft_delete",
+        version,
+        before={
+            "programme": version.rubric.programme,
+            "number": version.number,
+            "indicators": len(flatten_indicators(version.content or {})),
+        },
+    )
+    db.session.delete(version)
+    db.session.flush()
+
+
+def parse_month(text: Any, field: str = "effective") -> tuple[int, int]:
+    """'2026-09' -> (2026, 9); a Chinese 422 message on the field otherwise."""
+    match = re.fullmatch(r"\s*(\d{4})-(\d{1,2})\s*", str(text or ""))
+    if not match or not 1 <= int(match.group(2)) <= 12 or not 2000 <= int(match.group(1)) <= 2100:
+        raise ValidationError({field: ["月份格式应为 YYYY-MM，例如 2026-09"]})
+    return int(match.group(1)), int(match.group(2))
+
+
+def check_effective(version: RubricVersion, effective: tuple[int, int]) -> None:
+    """Refuse an effective month that would rewrite the past (422 on ``effective``).
+
+    A new version may not start before the latest published version of its rubric
+    (versions stay in order), nor in or before a closed (locked) period, whose results
+    are final.
+    """
+    key = month_key(*effective)
+    latest = max(
+        (
+            v
+            for v in version.rubric.versions
+            if v.status == RubricVersion.PUBLISHED and v.effective_key is not None
+        ),
+        key=lambda v: (v.effective_key, v.number),
+        default=None,
+    )
+    if latest is not None and key < latest.effective_key:
+        raise ValidationError(
+            {
+                "effective": [
+                    f"生效月份不能早于现行第 {latest.number} 版的生效月份"
+                    f"（{latest.effective_year}年{latest.effective_month}月）"
+                ]
+            }
+        )
+    closed = db.session.scalars(
+        select(Period).where(Period.status == Period.CLOSED).order_by(Period.year, Period.month)
+    ).all()
+    locked = [p for p in closed if month_key(p.year, p.month) >= key]
+    if locked:
+        last = locked[-1]
+        raise ValidationError(
+            {
+                "effective": [
+                    f"{last.year}年{last.month}月的考核期已关闭，成绩不能再改；"
+                    "新版本只能从已关闭考核期之后的月份起生效"
+                ]
+            }
+        )
 
 
 def publish(

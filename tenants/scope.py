@@ -21,13 +21,11 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from sqlalchemy import (
-    Delete,
     ForeignKey,
     ForeignKeyConstraint,
     Index,
     Select,
     Table,
-    Update,
     event,
     false,
     select,
@@ -43,6 +41,7 @@ from sqlalchemy.orm import (
     with_loader_criteria,
 )
 from sqlalchemy.sql import visitors
+from sqlalchemy.sql.lambdas import StatementLambdaElement
 from sqlalchemy.sql.selectable import Join
 
 
@@ -275,7 +274,13 @@ def _allows(scope: Scope, obj: Any) -> bool:
     district_id, school_id = obj.tenant_ids()
     if scope.district_id is None or district_id != scope.district_id:
         return False
-    if scope.school_ids is None or not isinstance(obj, SchoolOwned) and school_id is None:
+    if scope.school_ids is None:
+        return True
+    # Schools and accounts are school-bound like SchoolOwned rows: in a school scope a new
+    # school (no id yet) or a district-level account is outside it, as the read criteria
+    # and the RLS policies already say. District-level rows (zones…) have no school.
+    school_bound = isinstance(obj, SchoolOwned) or type(obj).__name__ in ("School", "User")
+    if school_id is None and not school_bound:
         return True
     return school_id in scope.school_ids
 
@@ -292,39 +297,71 @@ def _criteria_options(scope: Scope) -> list[Any]:
     ]
 
 
-def _plain_tables(from_: Any) -> Iterator[Table]:
+def _tenant_tables() -> dict[Table, type]:
+    return {cls.__table__: cls for cls in TENANT_MODELS}  # type: ignore[attr-defined]
+
+
+def _tenant_model_of(table: Any, tables: dict[Table, type]) -> type | None:
+    # ORM entities appear as annotated copies of their Table: match on the plain one.
+    if not isinstance(table, Table):
+        return None
+    return tables.get(table._deannotate()) if table._annotations else tables.get(table)
+
+
+def _tenant_models_read(statement: Any) -> set[type]:
+    """Every tenant model whose table the statement touches, wherever it appears.
+
+    ``ORMExecuteState.all_mappers`` only lists the entities in the columns clause (or
+    the bulk target): ``select(func.count()).select_from(User)``, a lambda statement or
+    a Core ``School.__table__`` query would otherwise pass unfiltered and not fail closed.
+    """
+    tables = _tenant_tables()
+    found = set()
+    for elem in visitors.iterate(statement):
+        model = _tenant_model_of(elem, tables)
+        if model is not None:
+            found.add(model)
+    return found
+
+
+def _plain_tables(from_: Any) -> Iterator[Any]:
     if isinstance(from_, Join):
         yield from _plain_tables(from_.left)
         yield from _plain_tables(from_.right)
-    elif isinstance(from_, Table):
+    else:
         yield from_
 
 
-def _narrow_subqueries(statement: Any, scope: Scope) -> Any:
-    """Add the tenant criteria to every nested SELECT that reads a tenant table.
+def _narrow_selects(statement: Any, scope: Scope, *, root: bool) -> Any:
+    """Add the tenant criteria to every nested SELECT that reads a tenant table (and to
+    the statement itself when ``root``: a Core SELECT that loader criteria do not reach).
 
     ``relationship.any()``/``has()`` build their EXISTS against the bare table, which
     ``with_loader_criteria`` never reaches (sqlalchemy#13070): ``Zone.schools.any()``
     would otherwise count another tenant's schools.
     """
-    if not isinstance(statement, (Select, Update, Delete)):
-        return statement
-    if not any(isinstance(e, Select) and e is not statement for e in visitors.iterate(statement)):
-        return statement
-    models = {cls.__table__: cls for cls in TENANT_MODELS}  # type: ignore[attr-defined]
+    tables = _tenant_tables()
+
+    def criteria(select_: Select) -> list[Any]:
+        found = []
+        for from_ in select_.get_final_froms():
+            for table in _plain_tables(from_):
+                model = _tenant_model_of(table, tables)
+                if model is not None:
+                    found.append(model.tenant_criteria(scope))  # type: ignore[attr-defined]
+        return found
 
     def narrow(select_: Select) -> Select:
         inner = visitors.replacement_traverse(
             select_, {}, lambda e: narrow(e) if isinstance(e, Select) and e is not select_ else None
         )
-        crit = [
-            models[table].tenant_criteria(scope)
-            for from_ in select_.get_final_froms()
-            for table in _plain_tables(from_)
-            if table in models
-        ]
+        crit = criteria(select_)
         return inner.where(*crit) if crit else inner
 
+    if root and isinstance(statement, Select):
+        return narrow(statement)
+    if not any(isinstance(e, Select) and e is not statement for e in visitors.iterate(statement)):
+        return statement
     return visitors.replacement_traverse(
         statement, {}, lambda e: narrow(e) if isinstance(e, Select) and e is not statement else None
     )
@@ -405,27 +442,35 @@ def _scope_statement(state: ORMExecuteState) -> None:
         return
     if not (state.is_select or state.is_update or state.is_delete):
         return
-    mappers = [m for m in state.all_mappers if is_tenant_model(m.class_)]
-    if not mappers:
+    statement = state.statement
+    if isinstance(statement, StatementLambdaElement):
+        # Work on the statement with this call's values: a lambda's cached expression
+        # still carries the bound values of its first run.
+        statement = statement._resolved
+    models = {m.class_ for m in state.all_mappers if is_tenant_model(m.class_)}
+    models |= _tenant_models_read(statement)
+    if not models:
         # text() and non-tenant tables: PostgreSQL's RLS is the wall for raw SQL.
         return
     if scope is None:
         raise TenantScopeMissing(
             "query on tenant-owned model(s) "
-            + ", ".join(sorted(m.class_.__name__ for m in mappers))
+            + ", ".join(sorted(m.__name__ for m in models))
             + " with no tenant scope"
         )
-    state.statement = _narrow_subqueries(state.statement, scope)
+    orm_enabled = statement._propagate_attrs.get("compile_state_plugin") == "orm"
+    statement = _narrow_selects(statement, scope, root=state.is_select and not orm_enabled)
     if state.is_select:
-        state.statement = state.statement.options(*_criteria_options(scope))
+        state.statement = statement.options(*_criteria_options(scope))
         return
     # ORM bulk UPDATE/DELETE: with_loader_criteria does not reach these reliably, so
     # narrow the statement itself.
     target = state.bind_mapper.class_ if state.bind_mapper is not None else None
+    if target is None:
+        target = _tenant_model_of(getattr(statement, "table", None), _tenant_tables())
     if is_tenant_model(target):
-        state.statement = state.statement.where(target.tenant_criteria(scope))
-    elif mappers:
-        raise TenantScopeViolation("bulk statement on a tenant model through a non-tenant target")
+        statement = statement.where(target.tenant_criteria(scope))
+    state.statement = statement
 
 
 @event.listens_for(Session, "before_flush")

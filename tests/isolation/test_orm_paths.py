@@ -58,7 +58,8 @@ def count_sql() -> Iterator[list[str]]:
     statements: list[str] = []
 
     def _record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        statements.append(statement)
+        if "set_config" not in statement:  # PostgreSQL's per-scope RLS settings
+            statements.append(statement)
 
     engine = db.engine
     event.listen(engine, "before_cursor_execute", _record)
@@ -322,6 +323,44 @@ def test_has_does_not_match_through_foreign_zones(
         db.session.rollback()
 
 
+# --- entities outside the columns clause, and Core statements on tenant tables ------
+
+
+def test_counts_and_core_statements_on_tenant_tables_are_filtered(app: Any, world: Any) -> None:
+    """``ORMExecuteState.all_mappers`` lists only the entities in the columns clause:
+    ``select(func.count()).select_from(User)`` and ``select(School.__table__)`` have
+    none, and must still be narrowed (and fail closed without a scope)."""
+    schools = School.__table__
+    with app.app_context():
+        with use_scope(scope_a(world)):
+            assert db.session.scalar(select(func.count()).select_from(School)) == 1
+            assert db.session.scalar(select(func.count()).select_from(User)) == 2
+            assert list(db.session.scalars(select(schools.c.code))) == ["A01"]
+            assert (
+                db.session.scalar(select(func.count()).select_from(schools.join(User.__table__)))
+                == 2
+            )
+        with use_scope(scope_d1(world)):
+            assert db.session.scalar(select(func.count()).select_from(School)) == 2
+            assert db.session.scalar(select(func.count()).select_from(Zone)) == 2
+            assert db.session.scalar(select(func.count(schools.c.id))) == 2
+        db.session.rollback()
+        with pytest.raises(TenantScopeMissing):
+            db.session.scalar(select(func.count()).select_from(User))
+        db.session.rollback()
+        with pytest.raises(TenantScopeMissing):
+            db.session.scalar(select(func.count(schools.c.id)))
+        db.session.rollback()
+        with use_scope(scope_a(world)):
+            result = db.session.execute(update(schools).values(student_count=7))
+            assert result.rowcount == 1
+        db.session.commit()
+        with unscoped("tests: read back"):
+            counts = dict(db.session.execute(select(School.code, School.student_count)).all())
+        db.session.rollback()
+    assert counts == {"A01": 7, "B01": 800, "C01": 800}
+
+
 # --- ORM bulk UPDATE and DELETE -------------------------------------------------------
 
 
@@ -463,17 +502,28 @@ def test_insert_without_a_scope_raises(app: Any, world: Any) -> None:
 
 def test_insert_into_another_district_raises(app: Any, world: Any) -> None:
     with app.app_context():
-        with pytest.raises(TenantScopeViolation), use_scope(scope_d1(world)):
+        with use_scope(scope_d1(world)):
             db.session.add(School(district_id=world.d2.id, code="X01", name="越界校", level="小学"))
-            db.session.flush()
-        db.session.rollback()
-        with pytest.raises(TenantScopeViolation), use_scope(scope_a(world)):
-            # A school scope cannot create a new school, even in its own district.
+            with pytest.raises(TenantScopeViolation):
+                db.session.flush()
+            db.session.rollback()
+        with use_scope(scope_a(world)):
+            # A school scope cannot create a new school, even in its own district, nor a
+            # district-level account.
             db.session.add(
                 School(district_id=world.d1.id, code="X02", name="越界校2", level="小学")
             )
-            db.session.flush()
-        db.session.rollback()
+            with pytest.raises(TenantScopeViolation):
+                db.session.flush()
+            db.session.rollback()
+            db.session.add(
+                User(
+                    username="sneaky", display_name="越界", role="district_admin", password_hash="x"
+                )
+            )
+            with pytest.raises(TenantScopeViolation):
+                db.session.flush()
+            db.session.rollback()
         with use_scope(scope_d1(world)):
             zone = Zone(name="盖章片区")
             db.session.add(zone)
@@ -483,6 +533,9 @@ def test_insert_into_another_district_raises(app: Any, world: Any) -> None:
         db.session.remove()
     assert "越界校" not in _all_school_names(app).values()
     assert "越界校2" not in _all_school_names(app).values()
+    with app.app_context(), unscoped("tests: read back"):
+        assert db.session.scalar(select(User).where(User.username == "sneaky")) is None
+        db.session.rollback()
     assert "盖章片区" not in _all_zone_names(app)
 
 
@@ -494,14 +547,14 @@ def test_foreign_row_loaded_unscoped_cannot_be_written_in_scope(app: Any, world:
             foreign.name = "被改了"
             with pytest.raises(TenantScopeViolation):
                 db.session.flush()
-        db.session.rollback()
+            db.session.rollback()
         with unscoped("tests: load a foreign row"):
             b = db.session.scalars(select(School).where(School.id == world.b.id)).one()
         with use_scope(scope_a(world)):
             db.session.delete(b)
             with pytest.raises(TenantScopeViolation):
                 db.session.flush()
-        db.session.rollback()
+            db.session.rollback()
         db.session.remove()
     names = _all_school_names(app)
     assert names[world.c.id] == world.c.name and names[world.b.id] == world.b.name
@@ -514,13 +567,13 @@ def test_own_row_cannot_be_moved_out_of_the_scope(app: Any, world: Any) -> None:
             zone.district_id = world.d2.id
             with pytest.raises(TenantScopeViolation):
                 db.session.flush()
-        db.session.rollback()
+            db.session.rollback()
         with use_scope(scope_a(world)):
             staff = scoped_get(User, world.staff_a.id)
             staff.school_id = world.b.id
             with pytest.raises(TenantScopeViolation):
                 db.session.flush()
-        db.session.rollback()
+            db.session.rollback()
         db.session.remove()
         with unscoped("tests: read back"):
             assert db.session.get(Zone, world.z1.id).district_id == world.d1.id

@@ -1,0 +1,1337 @@
+"""Stored results (成绩) of school-months: recomputed from the source rows and upserted.
+
+:func:`recompute` is what every job calls. It works in batches of school-months and
+runs a fixed number of queries per batch, whatever the number of indicators:
+
+1. the rubric catalogue (versions in force, their indicators) once per call;
+2. per batch, the sources summed *in the database*: for each submitted self-assessment
+   and each visit × programme, Σ points clamped to [0, max] per 四好 dimension and per
+   applicability class (boarding-only, school levels). Only the few rows the sums cannot
+   express come back one by one: measured indicators (their points come from a curve
+   over a value) and triggered vetoes;
+3. the pure engine (:mod:`scoring.engine`) turns those sums into results: source scores
+   rescaled over the applicable indicators, the visit of the month or a stand-in of the
+   last three months (else *unverified*), weights, complaints, veto, stars, inflation;
+4. one upsert of the rows that changed, one delete of the rows that no longer have a
+   result, one insert of ``result.change`` audit entries (a stored score that moved).
+
+Unchanged rows are not written, so running a recomputation twice changes nothing.
+
+:func:`school_month_detail` scores one school-month the slow way, feeding the engine
+every indicator (:func:`scoring.engine.score_school_month`); the results page shows its
+per-indicator detail and the tests check that both ways store the same numbers.
+
+Decisions worth knowing:
+
+- A self-assessment counts once submitted: ``submitted``, or ``locked`` with a
+  submission time (closing a period also locks drafts, which stay out).
+- A visit is a source of a programme when it scored that programme; the month's latest
+  such visit is the inspector source, else the latest of the previous months
+  (``stand_in_months``, default 3), scored with the rubric version of the month scored.
+- A verified complaint (查实投诉) naming a programme deducts from that programme only;
+  one naming none deducts from every programme of its school-month.
+- The ``overall`` row: score = plain mean of the applicable programmes' results (engine);
+  self/inspector score = mean of the programmes' source scores; veto, unverified,
+  stand-in and inflated are set when any programme has them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import ROUND_HALF_EVEN, Context, Decimal, localcontext
+from typing import Any
+
+from sqlalchemy import String, and_, case, cast, delete, func, literal, or_, select
+
+from district.audit import AuditEntry
+from district.extensions import db
+from scoring import engine
+from scoring.engine import DIMENSIONS, HUNDRED, Month, round2
+from scoring.models import (
+    Complaint,
+    Period,
+    ProgrammeCode,
+    Rubric,
+    RubricIndicator,
+    RubricVersion,
+    SchoolMonthResult,
+    SelfAssessment,
+    SelfAssessmentItem,
+    Survey,
+    SurveyResponse,
+    VisitScore,
+)
+from scoring.models import SiteVisit as Visit
+from tenants.models import School, utcnow
+from tenants.scope import require_scope
+
+BATCH_SIZE = 500  # school-months per batch: bounds memory, whatever the district's size
+OVERALL = ProgrammeCode.OVERALL
+AUDIT_ACTION = "result.change"
+
+_ZERO = Decimal(0)
+_CENT = Decimal("0.01")
+_MILLI = Decimal("0.0001")
+# The engine's arithmetic context, so that results never depend on the caller's.
+_CONTEXT = Context(prec=28, rounding=ROUND_HALF_EVEN)
+_AGGREGATED_KINDS = ("judged", "checklist")
+
+Item = tuple[int, int, int]  # (school_id, year, month)
+Progress = Callable[[int, str | None], None]
+
+# Columns an upsert writes (everything but the key and the id).
+RESULT_FIELDS = (
+    "score",
+    "stars",
+    "self_score",
+    "inspector_score",
+    "satisfaction",
+    "complaint_deduction",
+    "verified_complaints",
+    "veto",
+    "unverified",
+    "stand_in",
+    "inflation_gap",
+    "inflated",
+    "dimensions",
+    "rubric_version_id",
+    "visit_id",
+)
+
+
+def scoring_rules() -> engine.ScoringRules:
+    """The district's rules (scoring.settings), or the domain defaults without it."""
+    try:
+        from scoring.settings import scoring_rules as configured
+    except ImportError:  # pragma: no cover - settings ship with the scoring issue
+        return engine.DEFAULT_RULES
+    return configured()
+
+
+def month_key(year: int, month: int) -> int:
+    return year * 12 + month - 1
+
+
+def _key_of(model: Any) -> Any:
+    return model.year * 12 + model.month - 1
+
+
+def _dec(value: Any, quantum: Decimal = _CENT) -> Decimal | None:
+    """A stored number as an exact Decimal (SQLite hands back floats for sums)."""
+    if value is None:
+        return None
+    if not isinstance(value, Decimal):
+        value = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
+    return value.quantize(quantum)
+
+
+# --- the rubric catalogue ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Applicable:
+    """What of a rubric version applies to one kind of school (boarding, level)."""
+
+    specs: tuple[engine.IndicatorSpec, ...]
+    scorable: int  # applicable non-veto indicators
+    total_max: Decimal
+    dim_max: dict[str, Decimal]
+    resolved: tuple[engine.IndicatorSpec, ...]  # measured: points from a curve, row by row
+    vetoes: tuple[str, ...]
+
+
+@dataclass
+class VersionInfo:
+    """A published rubric version as scoring needs it."""
+
+    id: int
+    programme: str
+    specs: tuple[engine.IndicatorSpec, ...]
+    names: dict[str, tuple[str, str]]  # code -> (category name, indicator name)
+    measures: dict[str, str | None]
+    stored_kinds: dict[str, str]
+    _applicable: dict[tuple[bool, str | None], Applicable] = field(default_factory=dict)
+
+    def applicable(self, boarding: bool, level: str | None) -> Applicable:
+        key = (boarding, level)
+        if key not in self._applicable:
+            specs = engine.applicable_indicators(self.specs, boarding=boarding, level=level)
+            scorable = [s for s in specs if s.kind != "veto"]
+            dim_max: dict[str, Decimal] = {}
+            for spec in scorable:
+                dim_max[spec.dimension] = dim_max.get(spec.dimension, _ZERO) + spec.max_points
+            self._applicable[key] = Applicable(
+                specs=specs,
+                scorable=len(scorable),
+                total_max=sum((s.max_points for s in scorable), _ZERO),
+                dim_max=dim_max,
+                resolved=tuple(
+                    s for s in scorable if self.stored_kinds.get(s.code) not in _AGGREGATED_KINDS
+                ),
+                vetoes=tuple(s.code for s in specs if s.kind == "veto"),
+            )
+        return self._applicable[key]
+
+
+def _spec(row: Any) -> engine.IndicatorSpec:
+    kind = row.kind
+    curve = None
+    if kind == "measured":
+        if row.curve:
+            curve = tuple((Decimal(str(x)), Decimal(str(p))) for x, p in row.curve)
+        else:
+            kind = "judged"  # a curve-less measured indicator scores the points given
+    return engine.IndicatorSpec(
+        code=row.code,
+        max_points=Decimal(row.max_points).quantize(_CENT),
+        kind=kind,
+        dimension=row.dimension,
+        boarding_only=bool(row.boarding_only),
+        levels=frozenset(row.levels) if row.levels else None,
+        curve=curve,
+    )
+
+
+class Catalogue:
+    """The district's programmes and published rubric versions (3 queries, then cached)."""
+
+    def __init__(self) -> None:
+        rubrics = db.session.execute(
+            select(
+                Rubric.id, Rubric.programme, Rubric.name, Rubric.boarding_only, Rubric.sort
+            ).where(Rubric.active.is_(True))
+        ).all()
+        self.programmes = {
+            r.programme: r for r in sorted(rubrics, key=lambda r: (r.sort, r.id))
+        }  # code -> row (name, boarding_only)
+        by_rubric = {r.id: r.programme for r in rubrics}
+        self._versions: dict[str, list[tuple[int, int, int]]] = defaultdict(list)
+        for v in db.session.execute(
+            select(
+                RubricVersion.id,
+                RubricVersion.rubric_id,
+                RubricVersion.number,
+                RubricVersion.effective_year,
+                RubricVersion.effective_month,
+            ).where(RubricVersion.status == RubricVersion.PUBLISHED)
+        ):
+            if v.rubric_id in by_rubric and v.effective_year and v.effective_month:
+                key = month_key(v.effective_year, v.effective_month)
+                self._versions[by_rubric[v.rubric_id]].append((key, v.number, v.id))
+        for versions in self._versions.values():
+            versions.sort(reverse=True)
+        self.versions: dict[int, VersionInfo] = {}
+
+    def in_force(self, year: int, month: int) -> dict[str, int]:
+        """programme -> version id in force for a month (latest effective, then number)."""
+        key = month_key(year, month)
+        out = {}
+        for programme in self.programmes:
+            for effective, _number, version_id in self._versions.get(programme, ()):
+                if effective <= key:
+                    out[programme] = version_id
+                    break
+        return out
+
+    def load(self, version_ids: Iterable[int]) -> None:
+        missing = sorted(set(version_ids) - set(self.versions))
+        if not missing:
+            return
+        rows = db.session.execute(
+            select(
+                RubricIndicator.rubric_version_id,
+                RubricIndicator.programme,
+                RubricIndicator.code,
+                RubricIndicator.category_name,
+                RubricIndicator.name,
+                RubricIndicator.max_points,
+                RubricIndicator.kind,
+                RubricIndicator.dimension,
+                RubricIndicator.boarding_only,
+                RubricIndicator.levels,
+                RubricIndicator.curve,
+                RubricIndicator.measure,
+            )
+            .where(RubricIndicator.rubric_version_id.in_(missing))
+            .order_by(RubricIndicator.rubric_version_id, RubricIndicator.sort)
+        ).all()
+        grouped: dict[int, list[Any]] = defaultdict(list)
+        for row in rows:
+            grouped[row.rubric_version_id].append(row)
+        for version_id in missing:
+            members = grouped.get(version_id, [])
+            programme = next(
+                (p for p, vs in self._versions.items() if any(v[2] == version_id for v in vs)),
+                members[0].programme if members else "",
+            )
+            self.versions[version_id] = VersionInfo(
+                id=version_id,
+                programme=programme,
+                specs=tuple(_spec(r) for r in members),
+                names={r.code: (r.category_name, r.name) for r in members},
+                measures={r.code: r.measure for r in members},
+                stored_kinds={r.code: r.kind for r in members},
+            )
+
+
+@dataclass(frozen=True)
+class SchoolKind:
+    id: int
+    boarding: bool
+    level: str | None
+    green_ratio: Decimal | None
+
+
+def _schools(school_ids: Sequence[int]) -> dict[int, SchoolKind]:
+    rows = db.session.execute(
+        select(
+            School.id, School.boarding, School.level, School.green_area, School.campus_area
+        ).where(School.id.in_(school_ids))
+    ).all()
+    out = {}
+    for r in rows:
+        ratio = None
+        if r.campus_area and r.green_area is not None:
+            ratio = Decimal(r.green_area) / Decimal(r.campus_area)  # School.green_ratio
+        out[r.id] = SchoolKind(r.id, bool(r.boarding), r.level, ratio)
+    return out
+
+
+def _derived(version: VersionInfo, school: SchoolKind) -> dict[str, Decimal]:
+    """Measured values the data supplies for the school (green ratio from its areas)."""
+    if school.green_ratio is None:
+        return {}
+    return {code: school.green_ratio for code, m in version.measures.items() if m == "green_ratio"}
+
+
+# --- sources that are not per-indicator ------------------------------------------------
+
+
+def _semesters(months: Iterable[tuple[int, int]], rules: engine.ScoringRules) -> dict:
+    out = {}
+    for year, month in months:
+        semester = engine.semester_of(year, month, rules)
+        if semester is not None:
+            out[(year, month)] = semester
+    return out
+
+
+def satisfaction_by_school(
+    school_ids: Sequence[int], semesters: Iterable[engine.Semester], rules: engine.ScoringRules
+) -> dict[tuple[int, int, str], Decimal | None]:
+    """(school_id, school_year, term) -> satisfaction 0-100 (民主评议), full precision."""
+    out: dict[tuple[int, int, str], Decimal | None] = {}
+    wanted = sorted(set(semesters))
+    if not wanted or not school_ids:
+        return out
+    try:
+        from scoring.surveys import satisfaction_for_schools
+    except ImportError:  # pragma: no cover - surveys ship with the scoring issue
+        satisfaction_for_schools = None
+    if satisfaction_for_schools is not None:
+        for semester in wanted:
+            found = satisfaction_for_schools(school_ids, semester.school_year, semester.term)
+            for school_id, value in found.items():
+                out[(school_id, semester.school_year, semester.term)] = value
+        return out
+    # Fallback: each group's mean of every answer given, groups averaged equally.
+    rows = db.session.execute(
+        select(
+            SurveyResponse.school_id,
+            Survey.school_year,
+            Survey.term,
+            SurveyResponse.group,
+            SurveyResponse.answers,
+        )
+        .join(Survey, Survey.id == SurveyResponse.survey_id)
+        .where(
+            SurveyResponse.school_id.in_(school_ids),
+            Survey.school_year.in_({s.school_year for s in wanted}),
+        )
+    ).all()
+    totals: dict[tuple[int, int, str], dict[str, list[int]]] = defaultdict(dict)
+    for r in rows:
+        tally = totals[(r.school_id, r.school_year, r.term)].setdefault(r.group, [0, 0])
+        answers = [int(a) for a in r.answers or []]
+        tally[0] += sum(answers)
+        tally[1] += len(answers)
+    for key, groups in totals.items():
+        means = {g: Decimal(t) / Decimal(n) for g, (t, n) in groups.items() if n}
+        out[key] = engine.satisfaction_score(means, rules) if means else None
+    return out
+
+
+def _complaints(school_ids: Sequence[int], lo: int, hi: int) -> dict[tuple, int]:
+    """(school_id, year, month, programme or None) -> verified complaints."""
+    rows = db.session.execute(
+        select(
+            Complaint.school_id,
+            Complaint.year,
+            Complaint.month,
+            Complaint.programme,
+            func.count(Complaint.id),
+        )
+        .where(
+            Complaint.status == Complaint.VERIFIED,
+            Complaint.school_id.in_(school_ids),
+            _key_of(Complaint).between(lo, hi),
+        )
+        .group_by(Complaint.school_id, Complaint.year, Complaint.month, Complaint.programme)
+    ).all()
+    return {(r[0], r[1], r[2], r[3] or None): int(r[4]) for r in rows}
+
+
+def _complaint_count(
+    complaints: dict[tuple, int], school_id: int, y: int, m: int, code: str
+) -> int:
+    return complaints.get((school_id, y, m, None), 0) + complaints.get((school_id, y, m, code), 0)
+
+
+# --- sources summed in the database ----------------------------------------------------
+
+
+def counted_assessment() -> Any:
+    """A self-assessment that counts: submitted, or locked after being submitted."""
+    return or_(
+        SelfAssessment.status == SelfAssessment.SUBMITTED,
+        and_(
+            SelfAssessment.status == SelfAssessment.LOCKED,
+            SelfAssessment.submitted_at.is_not(None),
+        ),
+    )
+
+
+def _clamped(points: Any) -> Any:
+    return case(
+        (points < 0, literal(0)),
+        (points > RubricIndicator.max_points, RubricIndicator.max_points),
+        else_=points,
+    )
+
+
+def _sums(points: Any) -> list[Any]:
+    clamped = _clamped(points)
+    return [
+        func.sum(case((RubricIndicator.dimension == d, clamped), else_=literal(0)))
+        for d in DIMENSIONS
+    ]
+
+
+_SIGNATURE = (RubricIndicator.boarding_only, cast(RubricIndicator.levels, String))
+
+
+@dataclass
+class _Sums:
+    """A source's points: per applicability class, Σ per dimension and a count; plus the
+    measured and veto rows by code (points, value)."""
+
+    parts: list[tuple[tuple[bool, str | None], tuple[Decimal, ...], int]] = field(
+        default_factory=list
+    )
+    special: dict[str, tuple[Decimal | None, Decimal | None]] = field(default_factory=dict)
+
+
+def _signature_applies(
+    signature: tuple[Any, str | None], boarding: bool, level: str | None
+) -> bool:
+    boarding_only, levels_text = signature
+    if boarding_only and not boarding:
+        return False
+    levels = json.loads(levels_text) if levels_text else None
+    return not levels or level in levels
+
+
+@dataclass
+class _Batch:
+    """Every source row a batch of school-months needs, loaded in a fixed number of queries."""
+
+    school_ids: list[int]
+    lo: int
+    hi: int
+    version_ids: list[int]
+    stand_in: int
+    assessments: dict[tuple[int, int, int, str], int] = field(default_factory=dict)
+    self_sums: dict[tuple[int, int], _Sums] = field(default_factory=lambda: defaultdict(_Sums))
+    visits: dict[tuple[int, str], list[tuple[date, int]]] = field(
+        default_factory=lambda: defaultdict(list)
+    )
+    visit_sums: dict[tuple[int, str, int], _Sums] = field(
+        default_factory=lambda: defaultdict(_Sums)
+    )
+
+    def load(self) -> None:
+        sids, vids = self.school_ids, self.version_ids
+        in_batch = (
+            SelfAssessment.school_id.in_(sids),
+            _key_of(SelfAssessment).between(self.lo, self.hi),
+            counted_assessment(),
+        )
+        for r in db.session.execute(
+            select(
+                SelfAssessment.id,
+                SelfAssessment.school_id,
+                SelfAssessment.year,
+                SelfAssessment.month,
+                SelfAssessment.programme,
+            ).where(*in_batch)
+        ):
+            self.assessments[(r.school_id, r.year, r.month, r.programme)] = r.id
+        if not vids:
+            return
+        indicator = and_(
+            RubricIndicator.rubric_version_id.in_(vids),
+            RubricIndicator.programme == SelfAssessment.programme,
+            RubricIndicator.code == SelfAssessmentItem.indicator_code,
+        )
+        base = (
+            select(SelfAssessmentItem.assessment_id, RubricIndicator.rubric_version_id)
+            .join(SelfAssessment, SelfAssessment.id == SelfAssessmentItem.assessment_id)
+            .join(RubricIndicator, indicator)
+            .where(*in_batch)
+        )
+        for r in db.session.execute(
+            base.add_columns(*_SIGNATURE, *_sums(SelfAssessmentItem.points), func.count())
+            .where(
+                SelfAssessmentItem.points.is_not(None),
+                RubricIndicator.kind.in_(_AGGREGATED_KINDS),
+            )
+            .group_by(
+                SelfAssessmentItem.assessment_id, RubricIndicator.rubric_version_id, *_SIGNATURE
+            )
+        ):
+            self.self_sums[(r[0], r[1])].parts.append(
+                ((bool(r[2]), r[3]), tuple(_dec(v) or _ZERO for v in r[4:8]), int(r[8]))
+            )
+        for r in db.session.execute(
+            base.add_columns(
+                RubricIndicator.code, SelfAssessmentItem.points, SelfAssessmentItem.value
+            ).where(_special(SelfAssessmentItem.points))
+        ):
+            self.self_sums[(r[0], r[1])].special[r[2]] = (_dec(r[3]), _dec(r[4], _MILLI))
+
+        in_window = (
+            Visit.school_id.in_(sids),
+            _key_of(Visit).between(self.lo - self.stand_in, self.hi),
+        )
+        for r in db.session.execute(
+            select(Visit.id, Visit.school_id, Visit.visited_on, VisitScore.programme)
+            .join(VisitScore, VisitScore.visit_id == Visit.id)
+            .where(*in_window)
+            .distinct()
+        ):
+            self.visits[(r.school_id, r.programme)].append((r.visited_on, r.id))
+        for visits in self.visits.values():
+            visits.sort()
+        indicator = and_(
+            RubricIndicator.rubric_version_id.in_(vids),
+            RubricIndicator.programme == VisitScore.programme,
+            RubricIndicator.code == VisitScore.indicator_code,
+        )
+        base = (
+            select(VisitScore.visit_id, VisitScore.programme, RubricIndicator.rubric_version_id)
+            .join(Visit, Visit.id == VisitScore.visit_id)
+            .join(RubricIndicator, indicator)
+            .where(*in_window)
+        )
+        for r in db.session.execute(
+            base.add_columns(*_SIGNATURE, *_sums(VisitScore.points), func.count())
+            .where(VisitScore.points.is_not(None), RubricIndicator.kind.in_(_AGGREGATED_KINDS))
+            .group_by(
+                VisitScore.visit_id,
+                VisitScore.programme,
+                RubricIndicator.rubric_version_id,
+                *_SIGNATURE,
+            )
+        ):
+            self.visit_sums[(r[0], r[1], r[2])].parts.append(
+                ((bool(r[3]), r[4]), tuple(_dec(v) or _ZERO for v in r[5:9]), int(r[9]))
+            )
+        for r in db.session.execute(
+            base.add_columns(RubricIndicator.code, VisitScore.points, VisitScore.value).where(
+                _special(VisitScore.points)
+            )
+        ):
+            self.visit_sums[(r[0], r[1], r[2])].special[r[3]] = (_dec(r[4]), _dec(r[5], _MILLI))
+
+
+def _special(points: Any) -> Any:
+    """Rows the sums cannot express: measured indicators and triggered vetoes."""
+    return or_(
+        RubricIndicator.kind == "measured",
+        and_(RubricIndicator.kind == "veto", points > 0),
+    )
+
+
+# --- from sums to results ----------------------------------------------------------------
+
+_measured_cache: dict[tuple[int, str, Decimal], Decimal] = {}
+
+
+def _measured(version_id: int, spec: engine.IndicatorSpec, value: Decimal) -> Decimal:
+    key = (version_id, spec.code, value)
+    points = _measured_cache.get(key)
+    if points is None:
+        assert spec.curve is not None
+        points = engine.measured_points(value, spec.curve, spec.max_points)
+        if len(_measured_cache) > 100_000:
+            _measured_cache.clear()
+        _measured_cache[key] = points
+    return points
+
+
+@dataclass(frozen=True)
+class SourceResult:
+    """One source's score of a programme (the engine's SourceScore, as far as stored)."""
+
+    score: Decimal
+    dimensions: dict[str, Decimal]
+    complete: bool  # every applicable non-veto indicator scored
+
+
+def _evaluate(
+    sums: _Sums | None,
+    version: VersionInfo,
+    applicable: Applicable,
+    school: SchoolKind,
+    derived: dict[str, Decimal],
+    cache: dict,
+) -> tuple[SourceResult | None, list[str]]:
+    """Source score (Σ points ÷ Σ max × 100 over applicable indicators) and the vetoes it
+    triggers; exactly :func:`scoring.engine.source_score` after the engine's resolution of
+    measured values (own value, else the school's derived value, else points given)."""
+    got = dict.fromkeys(applicable.dim_max, _ZERO)
+    count = 0
+    special = sums.special if sums is not None else {}
+    if sums is not None:
+        for signature, dim_sums, n in sums.parts:
+            ckey = (signature, school.boarding, school.level)
+            applies = cache.get(ckey)
+            if applies is None:
+                applies = cache[ckey] = _signature_applies(signature, school.boarding, school.level)
+            if not applies:
+                continue
+            for dimension, value in zip(DIMENSIONS, dim_sums, strict=True):
+                if value:
+                    got[dimension] += value
+            count += n
+    for spec in applicable.resolved:
+        points, value = special.get(spec.code, (None, None))
+        if spec.kind == "measured":
+            measured = value if value is not None else derived.get(spec.code)
+            if measured is not None:
+                points = _measured(version.id, spec, measured)
+        if points is None:
+            continue
+        got[spec.dimension] += max(_ZERO, min(spec.max_points, points))
+        count += 1
+    vetoes = _triggered(sums, applicable)
+    if count == 0:
+        return None, vetoes
+    total = sum(got.values(), _ZERO)
+    return (
+        SourceResult(
+            score=total * HUNDRED / applicable.total_max,
+            dimensions={
+                d: got[d] * HUNDRED / applicable.dim_max[d]
+                for d in DIMENSIONS
+                if d in applicable.dim_max
+            },
+            complete=count == applicable.scorable,
+        ),
+        vetoes,
+    )
+
+
+def _combined_dimensions(
+    parts: list[tuple[Decimal, SourceResult]],
+) -> dict[str, Decimal]:
+    """四好 of a programme: self and inspector dimensions by their weights (as the engine)."""
+    if not parts:
+        return {}
+    if sum((w for w, _ in parts), _ZERO) == 0:
+        parts = [(Decimal(1), s) for _, s in parts]
+    out = {}
+    for dimension in DIMENSIONS:
+        values = [(w, s.dimensions[dimension]) for w, s in parts if dimension in s.dimensions]
+        weight = sum((w for w, _ in values), _ZERO)
+        if values and weight > 0:
+            out[dimension] = sum((w * v for w, v in values), _ZERO) / weight
+    return out
+
+
+@dataclass
+class _Pending:
+    """A programme-month between the source pass and the result pass."""
+
+    school_id: int
+    year: int
+    month: int
+    code: str
+    version_id: int
+    self_source: SourceResult | None
+    inspector_source: SourceResult | None
+    picked: engine.PickedVisit | None
+    vetoes: list[str]
+    satisfaction: Decimal | None
+    complaints: int
+    assessment_id: int | None
+    gap: Decimal | None = None
+    needs_detail: bool = False
+
+
+def _compute_batch(
+    items: Sequence[Item], catalogue: Catalogue, rules: engine.ScoringRules
+) -> dict[Item, dict[str, dict[str, Any]]]:
+    """Results of a batch: {(school, year, month): {programme: row values}}."""
+    school_ids = sorted({s for s, _, _ in items})
+    months = sorted({(y, m) for _, y, m in items})
+    lo, hi = month_key(*months[0]), month_key(*months[-1])
+    in_force = {ym: catalogue.in_force(*ym) for ym in months}
+    version_ids = sorted({v for by_code in in_force.values() for v in by_code.values()})
+    catalogue.load(version_ids)
+    schools = _schools(school_ids)
+    batch = _Batch(school_ids, lo, hi, version_ids, rules.stand_in_months)
+    batch.load()
+    semesters = _semesters(months, rules)
+    satisfaction = satisfaction_by_school(school_ids, semesters.values(), rules)
+    complaints = _complaints(school_ids, lo, hi)
+
+    pending: list[_Pending] = []
+    not_applicable: set[tuple[Item, str]] = set()
+    cache: dict = {}
+    site_visits: dict[tuple[int, str], tuple[engine.SiteVisit, ...]] = {}
+    for item in items:
+        school_id, year, month = item
+        school = schools.get(school_id)
+        if school is None:
+            continue
+        month_ = Month(year, month)
+        semester = semesters.get((year, month))
+        sat = (
+            satisfaction.get((school_id, semester.school_year, semester.term)) if semester else None
+        )
+        for code, version_id in in_force[(year, month)].items():
+            if catalogue.programmes[code].boarding_only and not school.boarding:
+                not_applicable.add((item, code))
+                continue
+            version = catalogue.versions[version_id]
+            applicable = version.applicable(school.boarding, school.level)
+            derived = _derived(version, school)
+            assessment_id = batch.assessments.get((school_id, year, month, code))
+            self_source, vetoes = None, []
+            if assessment_id is not None:
+                self_source, vetoes = _evaluate(
+                    batch.self_sums.get((assessment_id, version_id)),
+                    version,
+                    applicable,
+                    school,
+                    derived,
+                    cache,
+                )
+            key = (school_id, code)
+            if key not in site_visits:
+                site_visits[key] = tuple(
+                    engine.SiteVisit(visited_on=d, visit_id=v) for d, v in batch.visits.get(key, ())
+                )
+            picked = engine.pick_inspector_visit(month_, site_visits[key], rules)
+            inspector_source = None
+            if picked is not None:
+                inspector_source, _ = _evaluate(
+                    batch.visit_sums.get((picked.visit.visit_id, code, version_id)),
+                    version,
+                    applicable,
+                    school,
+                    derived,
+                    cache,
+                )
+            # A veto belongs to its month: any of the month's visits counts, stand-ins not.
+            found = set(vetoes)
+            for visit in site_visits[key]:
+                if visit.month == month_:
+                    found.update(
+                        _triggered(
+                            batch.visit_sums.get((visit.visit_id, code, version_id)), applicable
+                        )
+                    )
+            ordered = [c for c in applicable.vetoes if c in found]
+            entry = _Pending(
+                school_id=school_id,
+                year=year,
+                month=month,
+                code=code,
+                version_id=version_id,
+                self_source=self_source,
+                inspector_source=inspector_source,
+                picked=picked,
+                vetoes=ordered,
+                satisfaction=sat,
+                complaints=_complaint_count(complaints, school_id, year, month, code),
+                assessment_id=assessment_id,
+            )
+            if self_source is not None and inspector_source is not None:
+                # Inflation compares the indicators both sources scored: with every indicator
+                # scored on both sides that is the whole score, otherwise ask the engine.
+                entry.needs_detail = not (self_source.complete and inspector_source.complete)
+            pending.append(entry)
+
+    needing = [p for p in pending if p.needs_detail]
+    if needing:
+        _inflation_from_detail(needing, catalogue, schools, rules)
+
+    out: dict[Item, dict[str, dict[str, Any]]] = {}
+    for item in items:
+        if item[0] in schools:
+            out[item] = {}
+    by_item: dict[Item, list[_Pending]] = defaultdict(list)
+    for p in pending:
+        by_item[(p.school_id, p.year, p.month)].append(p)
+    for item, entries in by_item.items():
+        total = sum(n for k, n in complaints.items() if k[:3] == item)
+        out[item] = _results_of(entries, rules, total)
+    return out
+
+
+def _triggered(sums: _Sums | None, applicable: Applicable) -> list[str]:
+    """The applicable veto (一票否决) indicators a source triggered."""
+    special = sums.special if sums is not None else {}
+    return [c for c in applicable.vetoes if engine.veto_triggered(special.get(c, (None,))[0])]
+
+
+def _results_of(
+    entries: list[_Pending], rules: engine.ScoringRules, complaints: int
+) -> dict[str, dict[str, Any]]:
+    rows: dict[str, dict[str, Any]] = {}
+    scores: dict[str, Decimal | None] = {}
+    all_dimensions: list[dict[str, Decimal]] = []
+    self_scores, inspector_scores, deductions = [], [], []
+    flags = {"veto": False, "unverified": False, "stand_in": False, "inflated": False}
+    for p in entries:
+        result = engine.programme_result(
+            p.self_source.score if p.self_source else None,
+            p.inspector_source.score if p.inspector_source else None,
+            p.satisfaction,
+            p.complaints,
+            bool(p.vetoes),
+            rules,
+            stand_in=p.picked.stand_in if p.picked else False,
+            inflation_gap=p.gap,
+        )
+        parts = []
+        if p.self_source is not None:
+            parts.append((rules.weight_self, p.self_source))
+        if p.inspector_source is not None:
+            parts.append((rules.weight_inspector, p.inspector_source))
+        dimensions = _combined_dimensions(parts)
+        all_dimensions.append(dimensions)
+        scores[p.code] = result.score if result is not None else None
+        if result is None:
+            continue
+        if p.self_source is not None:
+            self_scores.append(p.self_source.score)
+        if p.inspector_source is not None:
+            inspector_scores.append(p.inspector_source.score)
+        deductions.append(result.complaint_deduction)
+        for flag in flags:
+            flags[flag] = flags[flag] or bool(getattr(result, flag))
+        rows[p.code] = {
+            "score": result.score_rounded,
+            "stars": result.stars,
+            "self_score": round2(p.self_source.score) if p.self_source else None,
+            "inspector_score": round2(p.inspector_source.score) if p.inspector_source else None,
+            "satisfaction": round2(p.satisfaction) if p.satisfaction is not None else None,
+            "complaint_deduction": round2(result.complaint_deduction),
+            "verified_complaints": result.verified_complaints,
+            "veto": result.veto,
+            "unverified": result.unverified,
+            "stand_in": result.stand_in,
+            "inflation_gap": result.inflation_gap,
+            "inflated": result.inflated,
+            "dimensions": _stored_dimensions(dimensions),
+            "rubric_version_id": p.version_id,
+            "visit_id": p.picked.visit.visit_id if p.picked else None,
+        }
+    overall = engine.overall_result(scores, rules)
+    if overall is None:
+        return rows
+    dimensions = {}
+    for dimension in DIMENSIONS:
+        values = [d[dimension] for d in all_dimensions if dimension in d]
+        if values:
+            dimensions[dimension] = sum(values, _ZERO) / len(values)
+    self_mean = sum(self_scores, _ZERO) / len(self_scores) if self_scores else None
+    inspector_mean = (
+        sum(inspector_scores, _ZERO) / len(inspector_scores) if inspector_scores else None
+    )
+    gap = None
+    if self_mean is not None and inspector_mean is not None:
+        gap = round2(self_mean) - round2(inspector_mean)
+    first = entries[0]
+    rows[OVERALL] = {
+        "score": overall.score_rounded,
+        "stars": overall.stars,
+        "self_score": round2(self_mean) if self_mean is not None else None,
+        "inspector_score": round2(inspector_mean) if inspector_mean is not None else None,
+        "satisfaction": round2(first.satisfaction) if first.satisfaction is not None else None,
+        "complaint_deduction": round2(sum(deductions, _ZERO) / len(deductions)),
+        "verified_complaints": complaints,
+        **flags,
+        "inflation_gap": gap,
+        "dimensions": _stored_dimensions(dimensions),
+        "rubric_version_id": None,
+        "visit_id": None,
+    }
+    return rows
+
+
+def _stored_dimensions(dimensions: dict[str, Decimal]) -> dict[str, str] | None:
+    if not dimensions:
+        return None
+    return {d: str(round2(v)) for d, v in dimensions.items()}
+
+
+# --- per-indicator detail: the engine fed every indicator ----------------------------------
+
+
+def _indicator_rows(
+    assessment_ids: Sequence[int], visit_ids: Sequence[int]
+) -> tuple[dict[int, dict[str, tuple]], dict[tuple[int, str], dict[str, tuple]]]:
+    """Points and values by code: of self-assessments, and of visits by programme."""
+    self_rows: dict[int, dict[str, tuple]] = defaultdict(dict)
+    visit_rows: dict[tuple[int, str], dict[str, tuple]] = defaultdict(dict)
+    if assessment_ids:
+        for r in db.session.execute(
+            select(
+                SelfAssessmentItem.assessment_id,
+                SelfAssessmentItem.indicator_code,
+                SelfAssessmentItem.points,
+                SelfAssessmentItem.value,
+            ).where(SelfAssessmentItem.assessment_id.in_(sorted(set(assessment_ids))))
+        ):
+            self_rows[r[0]][r[1]] = (_dec(r[2]), _dec(r[3], _MILLI))
+    if visit_ids:
+        for r in db.session.execute(
+            select(
+                VisitScore.visit_id,
+                VisitScore.programme,
+                VisitScore.indicator_code,
+                VisitScore.points,
+                VisitScore.value,
+            ).where(VisitScore.visit_id.in_(sorted(set(visit_ids))))
+        ):
+            visit_rows[(r[0], r[1])][r[2]] = (_dec(r[3]), _dec(r[4], _MILLI))
+    return self_rows, visit_rows
+
+
+def _answers(
+    rows: dict[str, tuple], version: VersionInfo
+) -> tuple[dict[str, Decimal | None], dict[str, Decimal]]:
+    """(points by code, measured values by code) as the engine takes them."""
+    kinds = {s.code: s.kind for s in version.specs}
+    points = {code: p for code, (p, _v) in rows.items()}
+    measured = {
+        code: v for code, (_p, v) in rows.items() if v is not None and kinds.get(code) == "measured"
+    }
+    return points, measured
+
+
+def _inflation_from_detail(
+    entries: list[_Pending],
+    catalogue: Catalogue,
+    schools: dict[int, SchoolKind],
+    rules: engine.ScoringRules,
+) -> None:
+    """Inflation gap of programme-months whose sources left indicators unscored."""
+    self_rows, visit_rows = _indicator_rows(
+        [p.assessment_id for p in entries if p.assessment_id is not None],
+        [p.picked.visit.visit_id for p in entries if p.picked is not None],
+    )
+    for p in entries:
+        assert p.picked is not None and p.assessment_id is not None
+        version = catalogue.versions[p.version_id]
+        school = schools[p.school_id]
+        self_points, self_measured = _answers(self_rows.get(p.assessment_id, {}), version)
+        visit_points, visit_measured = _answers(
+            visit_rows.get((p.picked.visit.visit_id, p.code), {}), version
+        )
+        visit = engine.SiteVisit(
+            p.picked.visit.visited_on, visit_points, visit_measured, p.picked.visit.visit_id
+        )
+        detail = engine.score_school_month(
+            engine.SchoolMonthInput(
+                month=Month(p.year, p.month),
+                boarding=school.boarding,
+                level=school.level,
+                programmes=(
+                    engine.ProgrammeInput(
+                        code=p.code,
+                        indicators=version.specs,
+                        self_points=self_points,
+                        self_measured=self_measured,
+                        visits=(visit,),
+                        measured=_derived(version, school),
+                    ),
+                ),
+            ),
+            rules,
+        )
+        result = detail.programmes[p.code].result
+        p.gap = result.inflation_gap if result is not None else None
+
+
+@dataclass
+class SchoolMonthDetail:
+    """The engine's full answer for one school-month, with indicator names for display."""
+
+    result: engine.SchoolMonthResult
+    versions: dict[str, VersionInfo]
+    programme_names: dict[str, str]
+
+
+def engine_input(
+    school_id: int, year: int, month: int, catalogue: Catalogue | None = None
+) -> tuple[engine.SchoolMonthInput, dict[str, VersionInfo], Catalogue] | None:
+    """The engine's complete input for one school-month, every indicator of every source."""
+    rules = scoring_rules()
+    catalogue = catalogue or Catalogue()
+    school = _schools([school_id]).get(school_id)
+    if school is None:
+        return None
+    in_force = catalogue.in_force(year, month)
+    catalogue.load(in_force.values())
+    key = month_key(year, month)
+    assessments = {
+        r.programme: r.id
+        for r in db.session.execute(
+            select(SelfAssessment.id, SelfAssessment.programme).where(
+                SelfAssessment.school_id == school_id,
+                SelfAssessment.year == year,
+                SelfAssessment.month == month,
+                counted_assessment(),
+            )
+        )
+    }
+    visits = db.session.execute(
+        select(Visit.id, Visit.visited_on)
+        .where(
+            Visit.school_id == school_id,
+            _key_of(Visit).between(key - rules.stand_in_months, key),
+        )
+        .order_by(Visit.visited_on, Visit.id)
+    ).all()
+    self_rows, visit_rows = _indicator_rows(list(assessments.values()), [v.id for v in visits])
+    semester = engine.semester_of(year, month, rules)
+    satisfaction = None
+    if semester is not None:
+        satisfaction = satisfaction_by_school([school_id], [semester], rules).get(
+            (school_id, semester.school_year, semester.term)
+        )
+    complaints = _complaints([school_id], key, key)
+    programmes = []
+    versions = {}
+    for code, version_id in in_force.items():
+        version = catalogue.versions[version_id]
+        versions[code] = version
+        self_points, self_measured = None, {}
+        if code in assessments:
+            self_points, self_measured = _answers(self_rows.get(assessments[code], {}), version)
+        programme_visits = []
+        for v in visits:
+            if (v.id, code) in visit_rows:
+                points, measured = _answers(visit_rows[(v.id, code)], version)
+                programme_visits.append(engine.SiteVisit(v.visited_on, points, measured, v.id))
+        programmes.append(
+            engine.ProgrammeInput(
+                code=code,
+                indicators=version.specs,
+                self_points=self_points,
+                self_measured=self_measured,
+                visits=tuple(programme_visits),
+                measured=_derived(version, school),
+                verified_complaints=_complaint_count(complaints, school_id, year, month, code),
+                boarding_only=bool(catalogue.programmes[code].boarding_only),
+            )
+        )
+    return (
+        engine.SchoolMonthInput(
+            month=Month(year, month),
+            boarding=school.boarding,
+            level=school.level,
+            programmes=tuple(programmes),
+            satisfaction=satisfaction,
+            school_id=school_id,
+        ),
+        versions,
+        catalogue,
+    )
+
+
+def school_month_detail(school_id: int, year: int, month: int) -> SchoolMonthDetail | None:
+    """Score one school-month with every indicator (per-indicator self vs inspector)."""
+    found = engine_input(school_id, year, month)
+    if found is None:
+        return None
+    smi, versions, catalogue = found
+    return SchoolMonthDetail(
+        result=engine.score_school_month(smi, scoring_rules()),
+        versions=versions,
+        programme_names={c: r.name for c, r in catalogue.programmes.items()},
+    )
+
+
+# --- storing ------------------------------------------------------------------------------
+
+
+def _comparable(values: dict[str, Any]) -> tuple:
+    out = []
+    for name in RESULT_FIELDS:
+        value = values.get(name)
+        if isinstance(value, (Decimal, float)) and not isinstance(value, bool):
+            value = _dec(value)
+        elif name == "dimensions" and value:
+            value = tuple(sorted((k, str(_dec(Decimal(str(v))))) for k, v in value.items()))
+        elif isinstance(value, bool):
+            value = bool(value)
+        out.append(value)
+    return tuple(out)
+
+
+def _existing(items: Sequence[Item]) -> dict[tuple[int, int, int, str], dict[str, Any]]:
+    school_ids = sorted({s for s, _, _ in items})
+    keys = [month_key(y, m) for _, y, m in items]
+    wanted = set(items)
+    columns = [getattr(SchoolMonthResult, f) for f in RESULT_FIELDS]
+    rows = db.session.execute(
+        select(
+            SchoolMonthResult.id,
+            SchoolMonthResult.school_id,
+            SchoolMonthResult.year,
+            SchoolMonthResult.month,
+            SchoolMonthResult.programme,
+            *columns,
+        ).where(
+            SchoolMonthResult.school_id.in_(school_ids),
+            _key_of(SchoolMonthResult).between(min(keys), max(keys)),
+        )
+    ).all()
+    out = {}
+    for r in rows:
+        if (r.school_id, r.year, r.month) in wanted:
+            out[(r.school_id, r.year, r.month, r.programme)] = {
+                "id": r.id,
+                **{f: getattr(r, f) for f in RESULT_FIELDS},
+            }
+    return out
+
+
+def _upsert(rows: list[dict[str, Any]]) -> None:
+    dialect = db.session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    stmt = insert(SchoolMonthResult)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["school_id", "year", "month", "programme"],
+        set_={name: stmt.excluded[name] for name in (*RESULT_FIELDS, "computed_at")},
+    )
+    db.session.execute(stmt, rows)
+
+
+def _actor() -> tuple[int | None, str]:
+    try:
+        from flask_login import current_user
+
+        if getattr(current_user, "is_authenticated", False):
+            return current_user.id, current_user.display_name
+    except (ImportError, RuntimeError):  # pragma: no cover - outside a request
+        pass
+    return None, "系统重新计算"
+
+
+def _store(
+    computed: dict[Item, dict[str, dict[str, Any]]], district_id: int, stats: dict[str, int]
+) -> None:
+    existing = _existing(list(computed))
+    now = utcnow()
+    upserts: list[dict[str, Any]] = []
+    deletions: list[int] = []
+    changes: list[tuple[tuple[int, int, int, str], Any, Any, Any]] = []
+    for (school_id, year, month), programmes in computed.items():
+        for code, values in programmes.items():
+            key = (school_id, year, month, code)
+            old = existing.pop(key, None)
+            if old is not None and _comparable(old) == _comparable(values):
+                stats["unchanged"] += 1
+                continue
+            upserts.append(
+                {
+                    "district_id": district_id,
+                    "school_id": school_id,
+                    "year": year,
+                    "month": month,
+                    "programme": code,
+                    "computed_at": now,
+                    **values,
+                }
+            )
+            if old is not None and _dec(old["score"]) != values["score"]:
+                changes.append((key, old["id"], old["score"], values["score"]))
+    for key, old in existing.items():  # rows whose school-month no longer has that result
+        deletions.append(old["id"])
+        changes.append((key, old["id"], old["score"], None))
+    if upserts:
+        _upsert(upserts)
+    if deletions:
+        db.session.execute(
+            delete(SchoolMonthResult)
+            .where(SchoolMonthResult.id.in_(deletions))
+            .execution_options(synchronize_session=False)
+        )
+    if changes:
+        actor_id, actor_name = _actor()
+        db.session.execute(
+            AuditEntry.__table__.insert(),
+            [
+                {
+                    "district_id": district_id,
+                    "school_id": key[0],
+                    "actor_id": actor_id,
+                    "actor_name": actor_name,
+                    "action": AUDIT_ACTION,
+                    "object_type": "SchoolMonthResult",
+                    "object_id": str(row_id) if row_id is not None else None,
+                    "before": {
+                        "year": key[1],
+                        "month": key[2],
+                        "programme": key[3],
+                        "score": None if before is None else str(_dec(before)),
+                    },
+                    "after": {
+                        "year": key[1],
+                        "month": key[2],
+                        "programme": key[3],
+                        "score": None if after is None else str(after),
+                    },
+                    "created_at": now,
+                }
+                for key, row_id, before, after in changes
+            ],
+        )
+    stats["written"] += len(upserts)
+    stats["deleted"] += len(deletions)
+    stats["changed_scores"] += len(changes)
+
+
+def recompute(items: Iterable[Sequence[int]], progress: Progress | None = None) -> dict[str, Any]:
+    """Recompute and store the results of these (school_id, year, month) items.
+
+    Idempotent: rows whose values did not change are left alone, so a second run writes
+    nothing. Must run in a district scope; returns counts (stored as the job's result).
+    """
+    district_id = require_scope().district_id
+    if district_id is None:  # pragma: no cover - jobs always run in a district
+        raise RuntimeError("recompute needs a district scope")
+    unique = sorted({(int(s), int(y), int(m)) for s, y, m in items})
+    stats = {
+        "school_months": len(unique),
+        "results": 0,
+        "written": 0,
+        "unchanged": 0,
+        "deleted": 0,
+        "changed_scores": 0,
+    }
+    if not unique:
+        return stats
+    rules = scoring_rules()
+    catalogue = Catalogue()
+    done = 0
+    for start in range(0, len(unique), BATCH_SIZE):
+        batch = unique[start : start + BATCH_SIZE]
+        with localcontext(_CONTEXT):
+            computed = _compute_batch(batch, catalogue, rules)
+        stats["results"] += sum(len(v) for v in computed.values())
+        _store(computed, district_id, stats)
+        done += len(batch)
+        if progress is not None:
+            progress(done * 100 // len(unique), f"已计算 {done}/{len(unique)} 个学校月度")
+    db.session.flush()
+    return stats
+
+
+# --- which school-months --------------------------------------------------------------------
+
+
+def school_months_of_period(year: int, month: int) -> list[Item]:
+    """Every school of the current district for one month."""
+    Month(year, month)  # validates
+    ids = db.session.scalars(select(School.id).order_by(School.id)).all()
+    return [(school_id, year, month) for school_id in ids]
+
+
+def school_months_from(year: int, month: int) -> list[Item]:
+    """Every school-month from ``year-month`` on that has source data or a stored result.
+
+    A visit also reaches the months it may stand in for, up to the latest month the
+    district has data or a period for (never into an empty future).
+    """
+    start = month_key(year, month)
+    rules = scoring_rules()
+    sources = [
+        select(SelfAssessment.school_id, SelfAssessment.year, SelfAssessment.month).where(
+            _key_of(SelfAssessment) >= start
+        ),
+        select(Complaint.school_id, Complaint.year, Complaint.month).where(
+            _key_of(Complaint) >= start
+        ),
+        select(SchoolMonthResult.school_id, SchoolMonthResult.year, SchoolMonthResult.month).where(
+            _key_of(SchoolMonthResult) >= start
+        ),
+    ]
+    found: set[Item] = set()
+    for stmt in sources:
+        found.update((r[0], r[1], r[2]) for r in db.session.execute(stmt.distinct()))
+    visits = {
+        (r[0], r[1], r[2])
+        for r in db.session.execute(
+            select(Visit.school_id, Visit.year, Visit.month)
+            .where(_key_of(Visit) >= start - rules.stand_in_months)
+            .distinct()
+        )
+    }
+    period_max = db.session.scalar(select(func.max(_key_of(Period))))
+    horizon = max(
+        [k for k in (period_max,) if k is not None]
+        + [month_key(y, m) for _, y, m in found | visits]
+        + [start]
+    )
+    for school_id, y, m in visits:
+        key = month_key(y, m)
+        for k in range(key, key + rules.stand_in_months + 1):
+            if start <= k <= horizon:
+                found.add((school_id, *_ym(k)))
+    return sorted(found)
+
+
+def _ym(key: int) -> tuple[int, int]:
+    return key // 12, key % 12 + 1
+
+
+__all__ = [
+    "AUDIT_ACTION",
+    "Catalogue",
+    "OVERALL",
+    "SchoolMonthDetail",
+    "counted_assessment",
+    "engine_input",
+    "month_key",
+    "recompute",
+    "satisfaction_by_school",
+    "school_month_detail",
+    "school_months_from",
+    "school_months_of_period",
+    "scoring_rules",
+]
