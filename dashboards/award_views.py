@@ -258,6 +258,30 @@ def export(list_id: int) -> Any:
     )
 
 
+@bp.get("/awards/lists/<int:list_id>/certificates.pdf")
+@roles_required(*ANY_TENANT_USER)
+def certificates(list_id: int) -> Any:
+    """奖状: one page per awarded unit, once the list is public."""
+    from flask import Response
+
+    from dashboards.bulletin import render_certificates
+    from tenants.models import District
+
+    lst = _list_or_404(list_id)
+    if lst.status == AwardList.DRAFT:
+        abort(409, description="草稿名单不能打印奖状")
+    year = lst.award_year.school_year
+    district = db.session.scalar(select(District))
+    names = [(e["name"], "先进单位") for e in lst.snapshot["entries"] if e["awarded"]]
+    when = (lst.finalised_at or lst.published_at).strftime("%Y年%m月%d日")
+    pdf = render_certificates(
+        names, f"{year}—{year + 1}学年学校后勤工作先进单位", district.name if district else "", when
+    )
+    resp = Response(pdf, mimetype="application/pdf")
+    resp.headers["Content-Disposition"] = "attachment; filename=certificates.pdf"
+    return resp
+
+
 # --- API --------------------------------------------------------------------------
 
 

@@ -19,8 +19,11 @@ FEATURE_MODULES = (
     "scoring.visit_views",
     "scoring.survey_views",
     "scoring.result_views",
+    "scoring.staff_views",
+    "scoring.evaluation_views",
     "dashboards.views",
     "dashboards.award_views",
+    "dashboards.bulletin_views",
 )
 
 

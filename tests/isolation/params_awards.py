@@ -78,3 +78,30 @@ def objection_id(ctx: Any, owner: str) -> int | None:
 
 
 PARAMS = {"list_id": list_id, "objection_id": objection_id}
+
+
+def bulletin_id(ctx: Any, owner: str) -> int | None:
+    from dashboards.models import Bulletin
+
+    district_id = _district(ctx, owner)
+    if district_id is None:
+        return None
+
+    def make() -> int:
+        with ctx.app.app_context(), unscoped("tests: matrix fixtures"):
+            row = Bulletin(
+                district_id=district_id,
+                year=2026,
+                month=9,
+                status="ready",
+                published=True,
+                data={"title": f"通报-{ctx.marker(owner)}"},
+            )
+            db.session.add(row)
+            db.session.commit()
+            return row.id
+
+    return ctx.once(("bulletin", owner), make)
+
+
+PARAMS["bulletin_id"] = bulletin_id
