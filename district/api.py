@@ -36,6 +36,8 @@ def register_api(app: Flask, api: Api) -> None:
         if (
             request.content_length is not None
             and request.content_length > app.config["MAX_JSON_BYTES"]
+            # File uploads (evidence photos, 8 MB each) are bounded by MAX_CONTENT_LENGTH.
+            and request.mimetype != "multipart/form-data"
         ):
             abort(413)
         # Token callers are immune to CSRF; browser callers riding the session cookie are not.

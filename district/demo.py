@@ -75,10 +75,16 @@ def _school_specs(rng: random.Random) -> list[dict]:
     specs.append(dict(name="园林实验小学", level="小学", boarding=False, students=1800))
     for town in TOWNS:
         specs.append(dict(name=f"{town}镇中心小学", level="小学", boarding=rng.random() < 0.4))
-        if len(specs) < 62 and rng.random() < 0.75:
+        if len(specs) < 59 and rng.random() < 0.75:
             specs.append(dict(name=f"{town}镇初级中学", level="初中", boarding=rng.random() < 0.7))
-        if len(specs) < 62 and rng.random() < 0.2:
+        if len(specs) < 59 and rng.random() < 0.2:
             specs.append(dict(name=f"{town}九年一贯制学校", level="九年一贯制", boarding=True))
+    # The draws above leave the district short of its 62 schools: top up with second
+    # primary schools (the three district-wide schools below make up the rest).
+    for town in TOWNS:
+        if len(specs) >= 59:
+            break
+        specs.append(dict(name=f"{town}镇第二小学", level="小学", boarding=rng.random() < 0.3))
     specs.append(dict(name="园林区特殊教育学校", level="特殊教育", boarding=True, students=180))
     specs.append(dict(name="园林区第二高级中学", level="高中", boarding=True, students=2100))
     specs.append(dict(name="园林区职业高级中学", level="职业高中", boarding=True, students=1500))
@@ -217,3 +223,8 @@ def demo_exists() -> bool:
 
 
 __all__ = ["build_demo", "demo_exists", "DEMO_PASSWORD", "DEMO_EXTENSIONS", "Zone"]
+
+# Feature demo data registers itself in DEMO_EXTENSIONS (imported last: they import this module).
+import scoring.evaluation_demo  # noqa: E402,F401 - imports staff_demo first, so runs after it
+import scoring.staff_demo  # noqa: E402,F401
+import scoring.demo  # noqa: E402,F401 - four creations: sources and results, runs last

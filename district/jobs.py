@@ -93,20 +93,40 @@ def enqueue(
     )
     db.session.add(record)
     db.session.flush()
-    db.session.info.setdefault("pending_jobs", []).append((record.id, queue))
+    # Remember the (innermost) transaction: a rolled-back savepoint takes only its own jobs.
+    session = db.session()
+    txn = session.get_nested_transaction() or session.get_transaction()
+    db.session.info.setdefault("pending_jobs", []).append((record.id, queue, txn))
     return record
 
 
 @event.listens_for(Session, "after_commit")
 def _promote_pending(session: Session) -> None:
+    if session.in_nested_transaction():
+        return  # a released savepoint: its jobs wait for the outermost commit
     pending = session.info.pop("pending_jobs", None)
     if pending:
-        session.info.setdefault("ready_jobs", []).extend(pending)
+        session.info.setdefault("ready_jobs", []).extend((rid, q) for rid, q, _txn in pending)
 
 
 @event.listens_for(Session, "after_soft_rollback")
 def _drop_pending(session: Session, previous_transaction: Any) -> None:
-    session.info.pop("pending_jobs", None)
+    # Also fires for savepoints (and a failed flush's subtransaction): drop only the jobs
+    # enqueued inside the transaction that rolled back, not the outer transaction's.
+    def inside(txn: Any) -> bool:
+        while txn is not None:
+            if txn is previous_transaction:
+                return True
+            txn = txn.parent
+        return False
+
+    pending = session.info.get("pending_jobs")
+    if pending:
+        kept = [p for p in pending if not inside(p[2])]
+        if kept:
+            session.info["pending_jobs"] = kept
+        else:
+            session.info.pop("pending_jobs", None)
 
 
 def dispatch_ready() -> int:

@@ -40,7 +40,6 @@ SCHOOL_USERS = Role.SCHOOL_ROLES
 DISTRICT_READERS = (*DISTRICT_STAFF, Role.INSPECTOR)
 
 
-
 @bp.context_processor
 def _template_helpers() -> dict[str, Any]:
     return {
@@ -67,9 +66,7 @@ class _Strict(Schema):
 
 class PeriodSchema(_Strict):
     id = fields.Int(dump_only=True)
-    year = fields.Int(
-        required=True, validate=validate.Range(2000, 2100), error_messages=_REQUIRED
-    )
+    year = fields.Int(required=True, validate=validate.Range(2000, 2100), error_messages=_REQUIRED)
     month = fields.Int(required=True, validate=validate.Range(1, 12), error_messages=_REQUIRED)
     deadline = fields.Date(allow_none=True, load_default=None)
     status = fields.Str(dump_only=True)
@@ -81,21 +78,19 @@ class PeriodSchema(_Strict):
         return periods.lock_explanation(period) or None
 
 
-class MonthArgsSchema(Schema):
+class AssessmentListArgsSchema(Schema):
     year = fields.Int(validate=validate.Range(2000, 2100))
     month = fields.Int(validate=validate.Range(1, 12))
     programme = fields.Str(validate=validate.Length(max=32))
 
 
-class ComplianceArgsSchema(Schema):
+class SubmissionComplianceArgsSchema(Schema):
     year = fields.Int(required=True, validate=validate.Range(2000, 2100))
     month = fields.Int(required=True, validate=validate.Range(1, 12))
 
 
-class StartSchema(_Strict):
-    year = fields.Int(
-        required=True, validate=validate.Range(2000, 2100), error_messages=_REQUIRED
-    )
+class AssessmentStartSchema(_Strict):
+    year = fields.Int(required=True, validate=validate.Range(2000, 2100), error_messages=_REQUIRED)
     month = fields.Int(required=True, validate=validate.Range(1, 12), error_messages=_REQUIRED)
     programme = fields.Str(
         required=True, validate=validate.Length(min=1, max=32), error_messages=_REQUIRED
@@ -103,22 +98,22 @@ class StartSchema(_Strict):
     school_id = fields.Int(load_only=True)
 
 
-class SaveSchema(_Strict):
+class AssessmentSaveSchema(_Strict):
     version = fields.Int(required=True, error_messages=_REQUIRED)
     items = fields.List(fields.Dict(), required=True, error_messages=_REQUIRED)
 
 
-class SubmitSchema(_Strict):
+class AssessmentSubmitSchema(_Strict):
     version = fields.Int()
 
 
-class ReturnSchema(_Strict):
+class AssessmentReturnSchema(_Strict):
     reason = fields.Str(
         required=True, validate=validate.Length(min=1, max=500), error_messages=_REQUIRED
     )
 
 
-class EvidenceSchema(Schema):
+class EvidenceFileSchema(Schema):
     id = fields.Int()
     owner_type = fields.Str()
     owner_id = fields.Int()
@@ -162,7 +157,7 @@ class AssessmentSchema(Schema):
         return svc.STATE_LABELS[svc.state_of(a)]
 
 
-class ItemSchema(Schema):
+class AssessmentItemSchema(Schema):
     code = fields.Str()
     name = fields.Str()
     category = fields.Str()
@@ -181,7 +176,7 @@ class ItemSchema(Schema):
     checked = fields.List(fields.Int())
     veto = fields.Bool(allow_none=True)
     note = fields.Str(allow_none=True)
-    evidence = fields.List(fields.Nested(EvidenceSchema))
+    evidence = fields.List(fields.Nested(EvidenceFileSchema))
 
 
 class AssessmentDetailSchema(AssessmentSchema):
@@ -189,10 +184,10 @@ class AssessmentDetailSchema(AssessmentSchema):
     editable = fields.Bool()
     block_reason = fields.Str(allow_none=True)
     problems = fields.Dict(keys=fields.Str(), values=fields.List(fields.Str()))
-    items = fields.List(fields.Nested(ItemSchema))
+    items = fields.List(fields.Nested(AssessmentItemSchema))
 
 
-class ComplianceSchema(Schema):
+class SubmissionComplianceSchema(Schema):
     year = fields.Int()
     month = fields.Int()
     deadline = fields.Date(allow_none=True)
@@ -204,15 +199,16 @@ class ComplianceSchema(Schema):
     missing = fields.Int()
 
 
-def _detail(form: svc.AssessmentForm) -> dict[str, Any]:
-    a = form.assessment
-    data = AssessmentSchema().dump(a)
-    data.update(
-        school_name=form.school.name,
-        editable=form.editable,
-        block_reason=form.block_reason,
-        problems=svc.submission_problems(form),
-        items=[
+class _Detail:
+    """A self-assessment plus what the detail answer adds (school, items, problems)."""
+
+    def __init__(self, form: svc.AssessmentForm) -> None:
+        self._assessment = form.assessment
+        self.school_name = form.school.name
+        self.editable = form.editable
+        self.block_reason = form.block_reason
+        self.problems = svc.submission_problems(form)
+        self.items = [
             {
                 "code": r.code,
                 "name": r.indicator.name,
@@ -235,9 +231,14 @@ def _detail(form: svc.AssessmentForm) -> dict[str, Any]:
                 "evidence": r.files,
             }
             for r in form.rows
-        ],
-    )
-    return data
+        ]
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._assessment, name)
+
+
+def _detail(form: svc.AssessmentForm) -> _Detail:
+    return _Detail(form)
 
 
 def _compliance_data(table: svc.ComplianceTable) -> dict[str, Any]:
@@ -371,7 +372,7 @@ def overview() -> Any:
             history=svc.list_assessments(),
             can_submit=current_user.role == Role.SCHOOL_HEAD,
         )
-    args = MonthArgsSchema().load(
+    args = AssessmentListArgsSchema().load(
         {k: v for k, v in request.args.items() if k in ("year", "month", "programme") and v}
     )
     year = args.get("year")
@@ -394,7 +395,7 @@ def overview() -> Any:
 def start() -> Any:
     school = _my_school()
     try:
-        data = StartSchema().load(
+        data = AssessmentStartSchema().load(
             {k: v for k, v in request.form.items() if k != "csrf_token" and v.strip()}
         )
         assessment = svc.start(school, data["year"], data["month"], data["programme"], _user())
@@ -619,7 +620,7 @@ def _send_evidence(evidence_id: int) -> Any:
 @bp.get("/compliance")
 @roles_required(*DISTRICT_READERS)
 def compliance_page() -> Any:
-    args = ComplianceArgsSchema(partial=True).load(
+    args = SubmissionComplianceArgsSchema(partial=True).load(
         {k: v for k, v in request.args.items() if k in ("year", "month") and v}
     )
     year, month = args.get("year"), args.get("month")
@@ -677,7 +678,7 @@ class PeriodReopen(MethodView):
 @blp.route("/self-assessments")
 class Assessments(MethodView):
     @roles_required(*ANY_TENANT_USER)
-    @blp.arguments(MonthArgsSchema, location="query")
+    @blp.arguments(AssessmentListArgsSchema, location="query")
     @blp.response(200, AssessmentSchema(many=True))
     def get(self, args: dict[str, Any]) -> Any:
         """Self-assessments you may see (a school: its own)."""
@@ -685,7 +686,7 @@ class Assessments(MethodView):
         return [a for a, _school in rows]
 
     @roles_required(*SCHOOL_USERS)
-    @blp.arguments(StartSchema)
+    @blp.arguments(AssessmentStartSchema)
     @blp.response(201, AssessmentDetailSchema)
     def post(self, data: dict[str, Any]) -> Any:
         """Start your school's self-assessment of a programme for an open month.
@@ -708,7 +709,7 @@ class AssessmentItem(MethodView):
         return _detail(svc.load_form(get_or_404(SelfAssessment, assessment_id)))
 
     @roles_required(*SCHOOL_USERS)
-    @blp.arguments(SaveSchema)
+    @blp.arguments(AssessmentSaveSchema)
     @blp.response(200, AssessmentDetailSchema)
     def put(self, data: dict[str, Any], assessment_id: int) -> Any:
         """Save draft items. ``version`` must be the one you read (409 when stale).
@@ -724,7 +725,7 @@ class AssessmentItem(MethodView):
 @blp.route("/self-assessments/<int:assessment_id>/submit")
 class AssessmentSubmit(MethodView):
     @roles_required(*SCHOOL_USERS)
-    @blp.arguments(SubmitSchema)
+    @blp.arguments(AssessmentSubmitSchema)
     @blp.response(200, AssessmentDetailSchema)
     def post(self, data: dict[str, Any], assessment_id: int) -> Any:
         """Submit (school head only); refused per indicator when points or evidence miss."""
@@ -736,7 +737,7 @@ class AssessmentSubmit(MethodView):
 @blp.route("/self-assessments/<int:assessment_id>/return")
 class AssessmentReturn(MethodView):
     @roles_required(*ADMIN)
-    @blp.arguments(ReturnSchema)
+    @blp.arguments(AssessmentReturnSchema)
     @blp.response(200, AssessmentDetailSchema)
     def post(self, data: dict[str, Any], assessment_id: int) -> Any:
         """Return a submission to the school for correction, with a reason (退回)."""
@@ -748,7 +749,7 @@ class AssessmentReturn(MethodView):
 @blp.route("/self-assessments/<int:assessment_id>/evidence")
 class AssessmentEvidence(MethodView):
     @roles_required(*SCHOOL_USERS)
-    @blp.response(201, EvidenceSchema)
+    @blp.response(201, EvidenceFileSchema)
     def post(self, assessment_id: int) -> Any:
         """Upload evidence (multipart: ``code`` = indicator code, ``file``; JPEG/PNG/GIF/WebP/PDF ≤ 8 MB)."""
         assessment = get_or_404(SelfAssessment, assessment_id)
@@ -769,8 +770,8 @@ class EvidenceFile(MethodView):
 @blp.route("/compliance")
 class Compliance(MethodView):
     @roles_required(*DISTRICT_READERS)
-    @blp.arguments(ComplianceArgsSchema, location="query")
-    @blp.response(200, ComplianceSchema)
+    @blp.arguments(SubmissionComplianceArgsSchema, location="query")
+    @blp.response(200, SubmissionComplianceSchema)
     def get(self, args: dict[str, Any]) -> Any:
         """Submission compliance (提交情况) of a month: school × programme → state."""
         return _compliance_data(svc.compliance(args["year"], args["month"]))

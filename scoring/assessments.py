@@ -336,7 +336,7 @@ def _parse_item(indicator: RubricIndicator, raw: dict[str, Any]) -> tuple[dict[s
                 elif number % STEP != 0:
                     errors.append(_("分数须以 0.5 分为单位"))
                 else:
-                    changes.update(points=number, value=None)
+                    changes.update(points=engine.round2(number), value=None)
     elif kind == "checklist":
         if points is not _MISSING or value is not _MISSING:
             errors.append(_("检查项类指标请勾选符合的条目（checked），分数自动累加"))
@@ -354,7 +354,8 @@ def _parse_item(indicator: RubricIndicator, raw: dict[str, Any]) -> tuple[dict[s
                 chosen = sorted(set(checked))
                 total = sum((Decimal(str(options[i]["points"])) for i in chosen), Decimal(0))
                 changes.update(
-                    points=min(total, maximum), value=Decimal(sum(1 << i for i in chosen))
+                    points=engine.round2(min(total, maximum)),
+                    value=Decimal(sum(1 << i for i in chosen)),
                 )
     elif kind == "measured":
         if points is not _MISSING or checked is not _MISSING:
@@ -648,7 +649,11 @@ def return_assessment(assessment: SelfAssessment, reason: str, user: User) -> Se
     if len(reason) > 500:
         raise ValidationError({"reason": [_("退回原因不能超过 500 字")]})
     period = period_for(assessment.year, assessment.month)
-    if period is None or period.status == Period.CLOSED or assessment.status == SelfAssessment.LOCKED:
+    if (
+        period is None
+        or period.status == Period.CLOSED
+        or assessment.status == SelfAssessment.LOCKED
+    ):
         raise conflict(lock_explanation(period))
     if assessment.status != SelfAssessment.SUBMITTED:
         raise conflict(_("只有已提交的自评可以退回"))
@@ -749,7 +754,7 @@ class PeriodReminder:
 
     @property
     def reminder(self) -> str | None:
-        """"还剩 N 天" within 3 days of the deadline, "已逾期" after it (pending only)."""
+        """ "还剩 N 天" within 3 days of the deadline, "已逾期" after it (pending only)."""
         if not self.pending:
             return None
         days = self.days_left
@@ -839,9 +844,7 @@ def compliance(year: int, month: int) -> ComplianceTable:
     found = {
         (a.school_id, a.programme): a
         for a in db.session.scalars(
-            select(SelfAssessment).where(
-                SelfAssessment.year == year, SelfAssessment.month == month
-            )
+            select(SelfAssessment).where(SelfAssessment.year == year, SelfAssessment.month == month)
         )
     }
     rows = []

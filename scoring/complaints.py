@@ -66,7 +66,7 @@ class ComplaintFileSchema(_Strict):
     programme = fields.Str(allow_none=True, validate=validate.Length(max=32))
 
 
-class VerdictSchema(_Strict):
+class ComplaintVerdictSchema(_Strict):
     status = fields.Str(
         required=True,
         validate=validate.OneOf(
@@ -283,7 +283,7 @@ __all__ = [
     "ComplaintArgsSchema",
     "ComplaintFileSchema",
     "ComplaintSchema",
-    "VerdictSchema",
+    "ComplaintVerdictSchema",
     "decide",
     "file_complaint",
     "history",

@@ -144,7 +144,18 @@ _CN = {
     "required": "此项为必填项",
     "null": "此项不能为空",
     "invalid": "格式不正确",
+    "special": "不能是 NaN 或无穷大",
 }
+
+
+def _len(min: int | None = None, max: int | None = None, error: str | None = None) -> Any:
+    if error is None:
+        error = f"长度应在 {min}–{max} 之间" if min is not None else f"长度不能超过 {max}"
+    return validate.Length(min=min, max=max, error=error)
+
+
+def _range(min: Any = None, max: Any = None, error: str | None = None) -> Any:
+    return validate.Range(min=min, max=max, error=error or f"应在 {min} 到 {max} 之间")
 
 
 def _f(kind: type, *args: Any, **kw: Any) -> Any:
@@ -162,11 +173,9 @@ _CODE = validate.Regexp(r"^[a-z][a-z0-9_]{0,31}$", error="代码只能由小写�
 
 class DimensionSchema(_Strict):
     code = _f(fields.Str, required=True, validate=_CODE)
-    label = _f(fields.Str, required=True, validate=validate.Length(min=1, max=20))
-    max_points = _f(
-        fields.Decimal, required=True, as_string=True, validate=validate.Range(min=0, max=100)
-    )
-    criteria = _f(fields.Str, load_default="", validate=validate.Length(max=2000))
+    label = _f(fields.Str, required=True, validate=_len(min=1, max=20))
+    max_points = _f(fields.Decimal, required=True, as_string=True, validate=_range(min=0, max=100))
+    criteria = _f(fields.Str, load_default="", validate=_len(max=2000))
 
 
 class RaterGroupSchema(_Strict):
@@ -177,18 +186,14 @@ class RaterGroupSchema(_Strict):
             RATER_GROUP_CODES, error="评价主体只能是 self、leadership、colleagues 或 served"
         ),
     )
-    label = _f(fields.Str, required=True, validate=validate.Length(min=1, max=20))
-    weight = _f(
-        fields.Decimal, required=True, as_string=True, validate=validate.Range(min=0, max=1)
-    )
+    label = _f(fields.Str, required=True, validate=_len(min=1, max=20))
+    weight = _f(fields.Decimal, required=True, as_string=True, validate=_range(min=0, max=1))
 
 
 class GradeBandSchema(_Strict):
     code = _f(fields.Str, required=True, validate=_CODE)
-    label = _f(fields.Str, required=True, validate=validate.Length(min=1, max=20))
-    min_score = _f(
-        fields.Decimal, required=True, as_string=True, validate=validate.Range(min=0, max=100)
-    )
+    label = _f(fields.Str, required=True, validate=_len(min=1, max=20))
+    min_score = _f(fields.Decimal, required=True, as_string=True, validate=_range(min=0, max=100))
 
 
 class PlanConfigSchema(_Strict):
@@ -196,51 +201,51 @@ class PlanConfigSchema(_Strict):
         fields.List,
         fields.Nested(DimensionSchema),
         required=True,
-        validate=validate.Length(min=1, max=20),
+        validate=_len(min=1, max=20),
     )
     rater_groups = _f(
         fields.List,
         fields.Nested(RaterGroupSchema),
         required=True,
-        validate=validate.Length(min=1, max=4),
+        validate=_len(min=1, max=4),
     )
     grade_bands = _f(
         fields.List,
         fields.Nested(GradeBandSchema),
         required=True,
-        validate=validate.Length(min=2, max=10),
+        validate=_len(min=2, max=10),
     )
     excellent_quota = _f(
-        fields.Decimal, required=True, as_string=True, validate=validate.Range(min=0, max=1)
+        fields.Decimal, required=True, as_string=True, validate=_range(min=0, max=1)
     )
     quota_min_one = _f(fields.Bool, load_default=False)
-    excellent_grade = _f(fields.Str, load_default="excellent", validate=validate.Length(max=32))
-    veto_grade = _f(fields.Str, load_default="unqualified", validate=validate.Length(max=32))
+    excellent_grade = _f(fields.Str, load_default="excellent", validate=_len(max=32))
+    veto_grade = _f(fields.Str, load_default="unqualified", validate=_len(max=32))
     health_certificate_required = _f(fields.Bool, load_default=True)
     tie_break_groups = _f(
         fields.List,
-        fields.Str(validate=validate.Length(max=32)),
+        fields.Str(validate=_len(max=32)),
         load_default=lambda: ["leadership", "served"],
-        validate=validate.Length(max=4),
+        validate=_len(max=4),
     )
 
 
 class PlanSchema(_Strict):
     id = fields.Int(dump_only=True)
-    year = _f(fields.Int, required=True, validate=validate.Range(min=2000, max=2100))
-    name = _f(fields.Str, required=True, validate=validate.Length(min=1, max=100))
+    year = _f(fields.Int, required=True, validate=_range(min=2000, max=2100))
+    name = _f(fields.Str, required=True, validate=_len(min=1, max=100))
     config = fields.Nested(PlanConfigSchema)
     status = fields.Str(dump_only=True)
     status_label = fields.Function(lambda p: PLAN_STATUS_LABELS.get(p.status), dump_only=True)
     activated_at = fields.DateTime(dump_only=True)
     in_use = fields.Function(lambda p: plan_in_use(p), dump_only=True)
-    version = _f(fields.Int, validate=validate.Range(min=1))
+    version = _f(fields.Int, validate=_range(min=1))
 
 
 class PlanUpdateSchema(PlanSchema):
     """PUT: the whole plan again (config optional: omitted keeps the current one)."""
 
-    version = _f(fields.Int, required=True, validate=validate.Range(min=1))
+    version = _f(fields.Int, required=True, validate=_range(min=1))
 
 
 class RoundSchema(_Strict):
@@ -248,7 +253,7 @@ class RoundSchema(_Strict):
     plan_id = _f(fields.Int, required=True)
     plan_name = fields.Function(lambda r: r.plan.name, dump_only=True)
     year = fields.Function(lambda r: r.plan.year, dump_only=True)
-    name = _f(fields.Str, required=True, validate=validate.Length(min=1, max=100))
+    name = _f(fields.Str, required=True, validate=_len(min=1, max=100))
     opens_on = _f(fields.Date, required=True)
     closes_on = _f(fields.Date, required=True)
     status = fields.Str(dump_only=True)
@@ -270,10 +275,10 @@ class RatingSchema(_Strict):
     )
     scores = _f(
         fields.Dict,
-        keys=fields.Str(validate=validate.Length(max=32)),
+        keys=fields.Str(validate=_len(max=32)),
         values=fields.Raw(),
         required=True,
-        validate=validate.Length(min=1, max=20),
+        validate=_len(min=1, max=20),
     )
     rater_staff_id = _f(fields.Int, allow_none=True, load_default=None)
 
@@ -283,28 +288,28 @@ class TokenRequestSchema(_Strict):
     count = _f(
         fields.Int,
         load_default=1,
-        validate=validate.Range(min=1, max=MAX_TOKENS_PER_REQUEST, error="每次可生成 1–200 个链接"),
+        validate=_range(min=1, max=MAX_TOKENS_PER_REQUEST, error="每次可生成 1–200 个链接"),
     )
 
 
 class SubmitSchema(_Strict):
     grades = _f(
         fields.Dict,
-        keys=fields.Str(validate=validate.Length(max=20)),
-        values=fields.Str(validate=validate.Length(max=32)),
+        keys=fields.Str(validate=_len(max=20)),
+        values=fields.Str(validate=_len(max=32)),
         load_default=dict,
     )
     version = _f(fields.Int, required=True)
 
 
 class ReturnSchema(_Strict):
-    reason = _f(fields.Str, required=True, validate=validate.Length(min=1, max=500))
+    reason = _f(fields.Str, required=True, validate=_len(min=1, max=500))
 
 
 class VetoSchema(_Strict):
     staff_id = _f(fields.Int, required=True)
     responsible = _f(fields.Bool, required=True)
-    note = _f(fields.Str, allow_none=True, load_default=None, validate=validate.Length(max=1000))
+    note = _f(fields.Str, allow_none=True, load_default=None, validate=_len(max=1000))
 
 
 class RaterLinkSchema(_Strict):
@@ -316,8 +321,8 @@ class ResultArgsSchema(Schema):
     class Meta:
         unknown = EXCLUDE
 
-    post = fields.Str(load_default=None, validate=validate.Length(max=32))
-    employment_type = fields.Str(load_default=None, validate=validate.Length(max=16))
+    post = fields.Str(load_default=None, validate=_len(max=32))
+    employment_type = fields.Str(load_default=None, validate=_len(max=16))
     school_id = fields.Int(load_default=None)
 
 
@@ -1188,19 +1193,23 @@ def round_overview(rnd: EvaluationRound) -> list[dict[str, Any]]:
             select(SchoolEvaluation).where(SchoolEvaluation.round_id == rnd.id)
         )
     }
-    rating_counts = dict(
-        db.session.execute(
-            select(StaffRating.school_id, func.count(StaffRating.id))
-            .where(StaffRating.round_id == rnd.id)
-            .group_by(StaffRating.school_id)
-        ).tuples()
+    rating_counts: dict[int, int] = dict(
+        list(
+            db.session.execute(
+                select(StaffRating.school_id, func.count(StaffRating.id))
+                .where(StaffRating.round_id == rnd.id)
+                .group_by(StaffRating.school_id)
+            ).tuples()
+        )
     )
-    result_counts = dict(
-        db.session.execute(
-            select(EvaluationResult.school_id, func.count(EvaluationResult.id))
-            .where(EvaluationResult.round_id == rnd.id, EvaluationResult.rounded.is_not(None))
-            .group_by(EvaluationResult.school_id)
-        ).tuples()
+    result_counts: dict[int, int] = dict(
+        list(
+            db.session.execute(
+                select(EvaluationResult.school_id, func.count(EvaluationResult.id))
+                .where(EvaluationResult.round_id == rnd.id, EvaluationResult.rounded.is_not(None))
+                .group_by(EvaluationResult.school_id)
+            ).tuples()
+        )
     )
     return [
         {

@@ -69,12 +69,46 @@ def _is_district() -> bool:
     return current_user.role in DISTRICT
 
 
+FIELD_LABELS = {
+    "year": "年度",
+    "name": "名称",
+    "dimensions": "评价维度",
+    "rater_groups": "评价主体",
+    "grade_bands": "评价等次",
+    "excellent_quota": "优秀名额比例",
+    "code": "代码",
+    "label": "名称",
+    "max_points": "满分",
+    "criteria": "评价标准",
+    "weight": "权重",
+    "min_score": "分数线",
+    "plan_id": "评价方案",
+    "opens_on": "开始日期",
+    "closes_on": "结束日期",
+    "staff_id": "人员",
+    "rater_staff_id": "评价人",
+    "group": "评价主体",
+    "scores": "评分",
+    "grades": "等次",
+    "count": "数量",
+    "note": "说明",
+    "reason": "原因",
+    "user_id": "账号",
+    "version": "版本",
+}
+
+
 def _messages(errors: Any, prefix: str = "") -> list[str]:
-    """Flatten marshmallow's nested messages into readable lines."""
+    """Flatten marshmallow's nested messages into readable Chinese lines."""
     out: list[str] = []
     if isinstance(errors, dict):
         for key, value in errors.items():
-            label = "" if key in ("_schema", "_", "json") else str(key)
+            if key in ("_schema", "_", "json", "config"):
+                label = ""
+            elif isinstance(key, int):
+                label = f"第 {key + 1} 行"
+            else:
+                label = FIELD_LABELS.get(str(key), str(key))
             out += _messages(value, f"{prefix}{label}：" if label else prefix)
     elif isinstance(errors, (list, tuple)):
         for value in errors:
@@ -315,7 +349,7 @@ def _school_page(
     ), status
 
 
-def _school_action(round_id: int, action: Any) -> Any:
+def _school_action(round_id: int, action: Any, success_url: str | None = None) -> Any:
     """Run a school-page action; on a refusal show the page again with the messages."""
     rnd = ev.get_or_404_round(round_id)
     school = _own_school() if not _is_district() else None
@@ -331,6 +365,8 @@ def _school_action(round_id: int, action: Any) -> Any:
             school = _own_school()
         return _school_page(rnd, school, _messages(err.messages), 422)
     flash(message, "success")
+    if success_url:
+        return redirect(success_url)
     school_id = request.form.get("school_id", type=int)
     if school is None and school_id:
         return redirect(url_for("evaluation.school_detail", round_id=round_id, school_id=school_id))
@@ -396,10 +432,7 @@ def tokens(round_id: int) -> Any:
         made = ev.create_tokens(rnd, data["staff_id"], data["count"])
         return _("已生成 %(n)d 个匿名评价链接", n=len(made))
 
-    resp = _school_action(round_id, act)
-    if resp.status_code == 302:
-        return redirect(url_for("evaluation.links", round_id=round_id))
-    return resp
+    return _school_action(round_id, act, url_for("evaluation.links", round_id=round_id))
 
 
 @bp.get("/evaluation/rounds/<int:round_id>/links")

@@ -49,9 +49,11 @@ def deadline_day() -> int:
         from scoring.settings import deadline_day as configured  # type: ignore[import-not-found]
     except ImportError:
         return DEFAULT_DEADLINE_DAY
+    from tenants.scope import TenantScopeMissing
+
     try:
         day = int(configured())
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, TenantScopeMissing):
         return DEFAULT_DEADLINE_DAY
     return day if 1 <= day <= 31 else DEFAULT_DEADLINE_DAY
 

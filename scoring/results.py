@@ -41,11 +41,21 @@ import json
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date
 from decimal import ROUND_HALF_EVEN, Context, Decimal, localcontext
 from typing import Any
 
-from sqlalchemy import String, and_, case, cast, delete, func, literal, or_, select
+from sqlalchemy import (
+    String,
+    and_,
+    case,
+    cast,
+    delete,
+    func,
+    literal,
+    literal_column,
+    or_,
+    select,
+)
 
 from district.audit import AuditEntry
 from district.extensions import db
@@ -122,11 +132,11 @@ def _key_of(model: Any) -> Any:
 
 def _dec(value: Any, quantum: Decimal = _CENT) -> Decimal | None:
     """A stored number as an exact Decimal (SQLite hands back floats for sums)."""
-    if value is None:
-        return None
-    if not isinstance(value, Decimal):
-        value = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
-    return value.quantize(quantum)
+    if value is None or type(value) is Decimal:
+        return value  # exact already (PostgreSQL numerics, SQLAlchemy's Numeric on SQLite)
+    if isinstance(value, float):  # SQLite's sums: floats of 2-decimal values
+        return Decimal(repr(value)).quantize(quantum)
+    return Decimal(value).quantize(quantum)
 
 
 # --- the rubric catalogue ------------------------------------------------------------
@@ -424,6 +434,31 @@ def _sums(points: Any) -> list[Any]:
 _SIGNATURE = (RubricIndicator.boarding_only, cast(RubricIndicator.levels, String))
 
 
+def _source_columns(points: Any, value: Any) -> list[Any]:
+    """One scan per source: rows of judged and checklist indicators are summed per
+    applicability class; measured indicators and triggered vetoes stay one row each
+    (``special`` holds their code), with their raw points and value."""
+    special = case(
+        (
+            or_(
+                RubricIndicator.kind == "measured",
+                and_(RubricIndicator.kind == "veto", points > 0),
+            ),
+            RubricIndicator.code,
+        ),
+        else_=None,
+    ).label("special")
+    return [*_SIGNATURE, special, *_sums(points), func.count(), func.sum(points), func.max(value)]
+
+
+def _source_filter(points: Any) -> Any:
+    return or_(
+        and_(points.is_not(None), RubricIndicator.kind.in_(_AGGREGATED_KINDS)),
+        RubricIndicator.kind == "measured",
+        and_(RubricIndicator.kind == "veto", points > 0),
+    )
+
+
 @dataclass
 class _Sums:
     """A source's points: per applicability class, Σ per dimension and a count; plus the
@@ -433,6 +468,15 @@ class _Sums:
         default_factory=list
     )
     special: dict[str, tuple[Decimal | None, Decimal | None]] = field(default_factory=dict)
+
+    def add(self, row: Sequence[Any]) -> None:
+        """A row of :func:`_source_columns`."""
+        boarding_only, levels, special = row[0], row[1], row[2]
+        if special is not None:
+            self.special[special] = (_dec(row[8]), _dec(row[9], _MILLI))
+        else:
+            sums = tuple(_dec(v) or _ZERO for v in row[3:7])
+            self.parts.append(((bool(boarding_only), levels), sums, int(row[7])))
 
 
 def _signature_applies(
@@ -446,6 +490,15 @@ def _signature_applies(
 
 
 @dataclass
+class _VisitRef:
+    """A visit that scored a programme: the engine's SiteVisit (no points: the sums
+    stand for them) and its month as a key."""
+
+    visit: engine.SiteVisit
+    key: int
+
+
+@dataclass
 class _Batch:
     """Every source row a batch of school-months needs, loaded in a fixed number of queries."""
 
@@ -453,18 +506,31 @@ class _Batch:
     lo: int
     hi: int
     version_ids: list[int]
+    versions_by_programme: dict[str, list[int]]
     stand_in: int
     assessments: dict[tuple[int, int, int, str], int] = field(default_factory=dict)
     self_sums: dict[tuple[int, int], _Sums] = field(default_factory=lambda: defaultdict(_Sums))
-    visits: dict[tuple[int, str], list[tuple[date, int]]] = field(
+    visits: dict[tuple[int, str], list[_VisitRef]] = field(
         default_factory=lambda: defaultdict(list)
     )
     visit_sums: dict[tuple[int, str, int], _Sums] = field(
         default_factory=lambda: defaultdict(_Sums)
     )
 
+    def _indicator(self, programme: Any, code: Any) -> Any:
+        """Join a source row to its indicator in the versions in force for the batch.
+
+        With one version per programme (the usual case) the version is a CASE on the
+        programme, an equality the (version, code) unique index serves row by row."""
+        single = {p: v[0] for p, v in self.versions_by_programme.items() if len(v) == 1}
+        if len(single) == len(self.versions_by_programme):
+            version = RubricIndicator.rubric_version_id == case(single, value=programme)
+        else:
+            version = RubricIndicator.rubric_version_id.in_(self.version_ids)
+        return and_(version, RubricIndicator.programme == programme, RubricIndicator.code == code)
+
     def load(self) -> None:
-        sids, vids = self.school_ids, self.version_ids
+        sids = self.school_ids
         in_batch = (
             SelfAssessment.school_id.in_(sids),
             _key_of(SelfAssessment).between(self.lo, self.hi),
@@ -479,91 +545,65 @@ class _Batch:
                 SelfAssessment.programme,
             ).where(*in_batch)
         ):
-            self.assessments[(r.school_id, r.year, r.month, r.programme)] = r.id
-        if not vids:
+            self.assessments[(r[1], r[2], r[3], r[4])] = r[0]
+        if not self.version_ids:
             return
-        indicator = and_(
-            RubricIndicator.rubric_version_id.in_(vids),
-            RubricIndicator.programme == SelfAssessment.programme,
-            RubricIndicator.code == SelfAssessmentItem.indicator_code,
-        )
-        base = (
-            select(SelfAssessmentItem.assessment_id, RubricIndicator.rubric_version_id)
-            .join(SelfAssessment, SelfAssessment.id == SelfAssessmentItem.assessment_id)
-            .join(RubricIndicator, indicator)
-            .where(*in_batch)
-        )
         for r in db.session.execute(
-            base.add_columns(*_SIGNATURE, *_sums(SelfAssessmentItem.points), func.count())
+            select(SelfAssessmentItem.assessment_id, RubricIndicator.rubric_version_id)
+            .add_columns(*_source_columns(SelfAssessmentItem.points, SelfAssessmentItem.value))
+            .join(SelfAssessment, SelfAssessment.id == SelfAssessmentItem.assessment_id)
+            .join(
+                RubricIndicator,
+                self._indicator(SelfAssessment.programme, SelfAssessmentItem.indicator_code),
+            )
+            # The items' own school filter lets the (district, school) index lead the plan.
             .where(
-                SelfAssessmentItem.points.is_not(None),
-                RubricIndicator.kind.in_(_AGGREGATED_KINDS),
+                SelfAssessmentItem.school_id.in_(sids),
+                *in_batch,
+                _source_filter(SelfAssessmentItem.points),
             )
             .group_by(
-                SelfAssessmentItem.assessment_id, RubricIndicator.rubric_version_id, *_SIGNATURE
+                SelfAssessmentItem.assessment_id,
+                RubricIndicator.rubric_version_id,
+                *_SIGNATURE,
+                literal_column("special"),
             )
         ):
-            self.self_sums[(r[0], r[1])].parts.append(
-                ((bool(r[2]), r[3]), tuple(_dec(v) or _ZERO for v in r[4:8]), int(r[8]))
-            )
-        for r in db.session.execute(
-            base.add_columns(
-                RubricIndicator.code, SelfAssessmentItem.points, SelfAssessmentItem.value
-            ).where(_special(SelfAssessmentItem.points))
-        ):
-            self.self_sums[(r[0], r[1])].special[r[2]] = (_dec(r[3]), _dec(r[4], _MILLI))
+            self.self_sums[(r[0], r[1])].add(r[2:])
 
         in_window = (
             Visit.school_id.in_(sids),
             _key_of(Visit).between(self.lo - self.stand_in, self.hi),
         )
+        seen: dict[int, engine.SiteVisit] = {}
         for r in db.session.execute(
             select(Visit.id, Visit.school_id, Visit.visited_on, VisitScore.programme)
             .join(VisitScore, VisitScore.visit_id == Visit.id)
             .where(*in_window)
             .distinct()
         ):
-            self.visits[(r.school_id, r.programme)].append((r.visited_on, r.id))
-        for visits in self.visits.values():
-            visits.sort()
-        indicator = and_(
-            RubricIndicator.rubric_version_id.in_(vids),
-            RubricIndicator.programme == VisitScore.programme,
-            RubricIndicator.code == VisitScore.indicator_code,
-        )
-        base = (
-            select(VisitScore.visit_id, VisitScore.programme, RubricIndicator.rubric_version_id)
-            .join(Visit, Visit.id == VisitScore.visit_id)
-            .join(RubricIndicator, indicator)
-            .where(*in_window)
-        )
+            visit = seen.get(r[0])
+            if visit is None:
+                visit = seen[r[0]] = engine.SiteVisit(visited_on=r[2], visit_id=r[0])
+            key = month_key(r[2].year, r[2].month)
+            self.visits[(r[1], r[3])].append(_VisitRef(visit, key))
+        for refs in self.visits.values():
+            refs.sort(key=lambda v: (v.visit.visited_on, v.visit.visit_id))
         for r in db.session.execute(
-            base.add_columns(*_SIGNATURE, *_sums(VisitScore.points), func.count())
-            .where(VisitScore.points.is_not(None), RubricIndicator.kind.in_(_AGGREGATED_KINDS))
+            select(VisitScore.visit_id, VisitScore.programme, RubricIndicator.rubric_version_id)
+            .add_columns(*_source_columns(VisitScore.points, VisitScore.value))
+            .join(Visit, Visit.id == VisitScore.visit_id)
+            .join(RubricIndicator, self._indicator(VisitScore.programme, VisitScore.indicator_code))
+            .where(VisitScore.school_id.in_(sids), *in_window, _source_filter(VisitScore.points))
             .group_by(
                 VisitScore.visit_id,
                 VisitScore.programme,
                 RubricIndicator.rubric_version_id,
                 *_SIGNATURE,
+                literal_column("special"),
             )
         ):
-            self.visit_sums[(r[0], r[1], r[2])].parts.append(
-                ((bool(r[3]), r[4]), tuple(_dec(v) or _ZERO for v in r[5:9]), int(r[9]))
-            )
-        for r in db.session.execute(
-            base.add_columns(RubricIndicator.code, VisitScore.points, VisitScore.value).where(
-                _special(VisitScore.points)
-            )
-        ):
-            self.visit_sums[(r[0], r[1], r[2])].special[r[3]] = (_dec(r[4]), _dec(r[5], _MILLI))
-
-
-def _special(points: Any) -> Any:
-    """Rows the sums cannot express: measured indicators and triggered vetoes."""
-    return or_(
-        RubricIndicator.kind == "measured",
-        and_(RubricIndicator.kind == "veto", points > 0),
-    )
+            self.visit_sums[(r[0], r[1], r[2])].add(r[3:])
 
 
 # --- from sums to results ----------------------------------------------------------------
@@ -646,6 +686,14 @@ def _evaluate(
     )
 
 
+def _triggered(sums: _Sums | None, applicable: Applicable) -> list[str]:
+    """The applicable veto (一票否决) indicators a source triggered."""
+    if sums is None or not sums.special:
+        return []
+    special = sums.special
+    return [c for c in applicable.vetoes if engine.veto_triggered(special.get(c, (None,))[0])]
+
+
 def _combined_dimensions(
     parts: list[tuple[Decimal, SourceResult]],
 ) -> dict[str, Decimal]:
@@ -691,24 +739,33 @@ def _compute_batch(
     months = sorted({(y, m) for _, y, m in items})
     lo, hi = month_key(*months[0]), month_key(*months[-1])
     in_force = {ym: catalogue.in_force(*ym) for ym in months}
-    version_ids = sorted({v for by_code in in_force.values() for v in by_code.values()})
+    by_programme: dict[str, set[int]] = defaultdict(set)
+    for by_code in in_force.values():
+        for code, version_id in by_code.items():
+            by_programme[code].add(version_id)
+    version_ids = sorted({v for vs in by_programme.values() for v in vs})
     catalogue.load(version_ids)
     schools = _schools(school_ids)
-    batch = _Batch(school_ids, lo, hi, version_ids, rules.stand_in_months)
+    batch = _Batch(
+        school_ids,
+        lo,
+        hi,
+        version_ids,
+        {p: sorted(v) for p, v in by_programme.items()},
+        rules.stand_in_months,
+    )
     batch.load()
     semesters = _semesters(months, rules)
     satisfaction = satisfaction_by_school(school_ids, semesters.values(), rules)
     complaints = _complaints(school_ids, lo, hi)
 
     pending: list[_Pending] = []
-    not_applicable: set[tuple[Item, str]] = set()
     cache: dict = {}
-    site_visits: dict[tuple[int, str], tuple[engine.SiteVisit, ...]] = {}
-    for item in items:
-        school_id, year, month = item
+    for school_id, year, month in items:
         school = schools.get(school_id)
         if school is None:
             continue
+        key = month_key(year, month)
         month_ = Month(year, month)
         semester = semesters.get((year, month))
         sat = (
@@ -716,7 +773,6 @@ def _compute_batch(
         )
         for code, version_id in in_force[(year, month)].items():
             if catalogue.programmes[code].boarding_only and not school.boarding:
-                not_applicable.add((item, code))
                 continue
             version = catalogue.versions[version_id]
             applicable = version.applicable(school.boarding, school.level)
@@ -732,12 +788,13 @@ def _compute_batch(
                     derived,
                     cache,
                 )
-            key = (school_id, code)
-            if key not in site_visits:
-                site_visits[key] = tuple(
-                    engine.SiteVisit(visited_on=d, visit_id=v) for d, v in batch.visits.get(key, ())
-                )
-            picked = engine.pick_inspector_visit(month_, site_visits[key], rules)
+            # Only the visits the engine may pick from: this month's and the stand-in window.
+            window = [
+                v
+                for v in batch.visits.get((school_id, code), ())
+                if key - rules.stand_in_months <= v.key <= key
+            ]
+            picked = engine.pick_inspector_visit(month_, [v.visit for v in window], rules)
             inspector_source = None
             if picked is not None:
                 inspector_source, _ = _evaluate(
@@ -750,14 +807,13 @@ def _compute_batch(
                 )
             # A veto belongs to its month: any of the month's visits counts, stand-ins not.
             found = set(vetoes)
-            for visit in site_visits[key]:
-                if visit.month == month_:
+            for v in window:
+                if v.key == key:
                     found.update(
                         _triggered(
-                            batch.visit_sums.get((visit.visit_id, code, version_id)), applicable
+                            batch.visit_sums.get((v.visit.visit_id, code, version_id)), applicable
                         )
                     )
-            ordered = [c for c in applicable.vetoes if c in found]
             entry = _Pending(
                 school_id=school_id,
                 year=year,
@@ -767,7 +823,7 @@ def _compute_batch(
                 self_source=self_source,
                 inspector_source=inspector_source,
                 picked=picked,
-                vetoes=ordered,
+                vetoes=[c for c in applicable.vetoes if c in found],
                 satisfaction=sat,
                 complaints=_complaint_count(complaints, school_id, year, month, code),
                 assessment_id=assessment_id,
@@ -782,10 +838,7 @@ def _compute_batch(
     if needing:
         _inflation_from_detail(needing, catalogue, schools, rules)
 
-    out: dict[Item, dict[str, dict[str, Any]]] = {}
-    for item in items:
-        if item[0] in schools:
-            out[item] = {}
+    out: dict[Item, dict[str, dict[str, Any]]] = {item: {} for item in items if item[0] in schools}
     by_item: dict[Item, list[_Pending]] = defaultdict(list)
     for p in pending:
         by_item[(p.school_id, p.year, p.month)].append(p)
@@ -793,12 +846,6 @@ def _compute_batch(
         total = sum(n for k, n in complaints.items() if k[:3] == item)
         out[item] = _results_of(entries, rules, total)
     return out
-
-
-def _triggered(sums: _Sums | None, applicable: Applicable) -> list[str]:
-    """The applicable veto (一票否决) indicators a source triggered."""
-    special = sums.special if sums is not None else {}
-    return [c for c in applicable.vetoes if engine.veto_triggered(special.get(c, (None,))[0])]
 
 
 def _results_of(
@@ -1085,18 +1132,9 @@ def school_month_detail(school_id: int, year: int, month: int) -> SchoolMonthDet
 # --- storing ------------------------------------------------------------------------------
 
 
-def _comparable(values: dict[str, Any]) -> tuple:
-    out = []
-    for name in RESULT_FIELDS:
-        value = values.get(name)
-        if isinstance(value, (Decimal, float)) and not isinstance(value, bool):
-            value = _dec(value)
-        elif name == "dimensions" and value:
-            value = tuple(sorted((k, str(_dec(Decimal(str(v))))) for k, v in value.items()))
-        elif isinstance(value, bool):
-            value = bool(value)
-        out.append(value)
-    return tuple(out)
+def _same(old: dict[str, Any], new: dict[str, Any]) -> bool:
+    """Whether a stored row already holds these values (Decimals compare by value)."""
+    return all(old[name] == new[name] for name in RESULT_FIELDS)
 
 
 def _existing(items: Sequence[Item]) -> dict[tuple[int, int, int, str], dict[str, Any]]:
@@ -1133,7 +1171,8 @@ def _upsert(rows: list[dict[str, Any]]) -> None:
         from sqlalchemy.dialects.postgresql import insert
     else:
         from sqlalchemy.dialects.sqlite import insert
-    stmt = insert(SchoolMonthResult)
+    # Table-level (Core) statement: one executemany; the ORM's bulk path goes row by row.
+    stmt = insert(SchoolMonthResult.__table__)
     stmt = stmt.on_conflict_do_update(
         index_elements=["school_id", "year", "month", "programme"],
         set_={name: stmt.excluded[name] for name in (*RESULT_FIELDS, "computed_at")},
@@ -1164,7 +1203,7 @@ def _store(
         for code, values in programmes.items():
             key = (school_id, year, month, code)
             old = existing.pop(key, None)
-            if old is not None and _comparable(old) == _comparable(values):
+            if old is not None and _same(old, values):
                 stats["unchanged"] += 1
                 continue
             upserts.append(

@@ -57,6 +57,13 @@ register_nav("评分设置", "rubrics.scoring_settings", ADMIN, order=85)
 # --- loading and shaping ----------------------------------------------------------------
 
 
+def _conflict(message: str) -> Conflict:
+    """A 409 whose explanation reaches the user, on the page and in the JSON answer."""
+    exc = Conflict(description=message)
+    exc.data = {"message": message}  # type: ignore[attr-defined]
+    return exc
+
+
 def _is_admin() -> bool:
     return current_user.role == Role.DISTRICT_ADMIN
 
@@ -228,9 +235,7 @@ def _existing_draft(rubric: Rubric) -> RubricVersion | None:
 def _refuse_second_draft(rubric: Rubric) -> None:
     draft = _existing_draft(rubric)
     if draft is not None:
-        raise Conflict(
-            description=_("该细则已有草稿（第 %(n)d 版），请先发布或删除它", n=draft.number)
-        )
+        raise _conflict(_("该细则已有草稿（第 %(n)d 版），请先发布或删除它", n=draft.number))
 
 
 # --- services the pages and the API share ---------------------------------------------
@@ -238,7 +243,7 @@ def _refuse_second_draft(rubric: Rubric) -> None:
 
 def _require_draft(version: RubricVersion) -> None:
     if version.status != RubricVersion.DRAFT:
-        raise Conflict(description=_("已发布的版本不能修改，请复制为新草稿后再编辑"))
+        raise _conflict(_("已发布的版本不能修改，请复制为新草稿后再编辑"))
 
 
 def _check_programme(version: RubricVersion, content: Any) -> None:
@@ -258,7 +263,7 @@ def _save_draft(
     """Replace a draft's content (and its note, when ``note`` is given; "" clears it)."""
     _require_draft(version)
     if expected is not None and expected != version.version:
-        raise Conflict(description=_("草稿已被他人修改，请刷新后重试"))
+        raise _conflict(_("草稿已被他人修改，请刷新后重试"))
     _check_programme(version, content)
     try:
         rubrics.update_draft(version, content, expected)
@@ -270,7 +275,7 @@ def _save_draft(
             version.note = new_note
             db.session.flush()
     except StaleDataError as exc:
-        raise Conflict(description=_("草稿已被他人修改，请刷新后重试")) from exc
+        raise _conflict(_("草稿已被他人修改，请刷新后重试")) from exc
     return version
 
 
@@ -290,13 +295,13 @@ def _new_draft(rubric: Rubric, content: dict[str, Any] | None, note: str | None)
 def _publish(version: RubricVersion, effective_text: str, expected: int | None) -> RubricVersion:
     _require_draft(version)
     if expected is not None and expected != version.version:
-        raise Conflict(description=_("草稿已被他人修改，请刷新后重试"))
+        raise _conflict(_("草稿已被他人修改，请刷新后重试"))
     effective = rubrics.parse_month(effective_text)
     rubrics.check_effective(version, effective)
     try:
         return rubrics.publish(version, effective=effective, user_id=current_user.id)
     except StaleDataError as exc:
-        raise Conflict(description=_("草稿已被他人修改，请刷新后重试")) from exc
+        raise _conflict(_("草稿已被他人修改，请刷新后重试")) from exc
 
 
 def _delete(version: RubricVersion, expected: int | None) -> None:
@@ -304,7 +309,7 @@ def _delete(version: RubricVersion, expected: int | None) -> None:
     try:
         rubrics.delete_draft(version, expected)
     except StaleDataError as exc:
-        raise Conflict(description=_("草稿已被他人修改，请刷新后重试")) from exc
+        raise _conflict(_("草稿已被他人修改，请刷新后重试")) from exc
 
 
 def _import(rubric: Rubric, data: bytes, filename: str | None) -> tuple[Any, RubricVersion | None]:
@@ -418,7 +423,7 @@ def _render_version(version: RubricVersion, errors: Any = None, status: int = 20
 def edit(rubric_version_id: int) -> Any:
     version = _load_version(rubric_version_id)
     if version.status != RubricVersion.DRAFT:
-        raise Conflict(description=_("已发布的版本不能修改，请复制为新草稿后再编辑"))
+        raise _conflict(_("已发布的版本不能修改，请复制为新草稿后再编辑"))
     mode = request.values.get("mode", "table")
     mode = mode if mode in ("table", "json") else "table"
     if request.method == "GET":
@@ -675,17 +680,17 @@ def scoring_settings() -> Any:
 # --- API schemas --------------------------------------------------------------------------
 
 
-class StrictSchema(Schema):
+class _StrictSchema(Schema):
     class Meta:
         unknown = RAISE
 
 
-class ChecklistItemSchema(Schema):
+class RubricChecklistItemSchema(Schema):
     label = fields.Str(metadata={"description": "Yes/no item (检查项)"})
     points = fields.Float(metadata={"description": "Points when the item is met"})
 
 
-class IndicatorSchema(Schema):
+class RubricIndicatorSchema(Schema):
     """二级指标 of a version, flattened with its category (一级指标)."""
 
     category_code = fields.Str()
@@ -709,7 +714,7 @@ class IndicatorSchema(Schema):
         allow_none=True,
         metadata={"description": "School levels it applies to (null: all)"},
     )
-    checklist = fields.List(fields.Nested(ChecklistItemSchema), allow_none=True)
+    checklist = fields.List(fields.Nested(RubricChecklistItemSchema), allow_none=True)
     curve = fields.List(
         fields.List(fields.Float()),
         allow_none=True,
@@ -721,7 +726,7 @@ class IndicatorSchema(Schema):
     measure_label = fields.Str(allow_none=True)
 
 
-class VersionSummarySchema(Schema):
+class RubricVersionSummarySchema(Schema):
     """A rubric version (版本): drafts are editable, published ones immutable."""
 
     id = fields.Int()
@@ -743,7 +748,7 @@ class VersionSummarySchema(Schema):
     in_force = fields.Bool(metadata={"description": "Scores the current month"})
 
 
-class VersionSchema(VersionSummarySchema):
+class RubricVersionSchema(RubricVersionSummarySchema):
     programme = fields.Str()
     rubric_name = fields.Str()
     total_points = fields.Float(metadata={"description": "Sum of non-veto max points (100)"})
@@ -753,7 +758,7 @@ class VersionSchema(VersionSummarySchema):
             "PUT accepts; see scoring/rubric_data.py"
         }
     )
-    indicators = fields.List(fields.Nested(IndicatorSchema))
+    indicators = fields.List(fields.Nested(RubricIndicatorSchema))
 
 
 class RubricSchema(Schema):
@@ -769,10 +774,10 @@ class RubricSchema(Schema):
         allow_none=True, metadata={"description": "The version scoring the current month"}
     )
     draft_version_id = fields.Int(allow_none=True, metadata={"description": "Open draft (admin)"})
-    versions = fields.List(fields.Nested(VersionSummarySchema))
+    versions = fields.List(fields.Nested(RubricVersionSummarySchema))
 
 
-class DefaultsSchema(StrictSchema):
+class RubricDefaultsSchema(_StrictSchema):
     confirm = fields.Bool(
         required=True,
         validate=validate.Equal(True, error="请确认载入默认考核细则"),
@@ -780,14 +785,14 @@ class DefaultsSchema(StrictSchema):
     )
 
 
-class DraftCreateSchema(StrictSchema):
+class RubricDraftCreateSchema(_StrictSchema):
     content = fields.Dict(
         metadata={"description": "Content of the new draft; omitted: a copy of the latest version"}
     )
     note = fields.Str(validate=validate.Length(max=200), metadata={"description": "版本说明"})
 
 
-class DraftUpdateSchema(StrictSchema):
+class RubricDraftUpdateSchema(_StrictSchema):
     content = fields.Dict(required=True, metadata={"description": "The whole rubric document"})
     version = fields.Int(
         required=True, metadata={"description": "The draft's version you edited (409 if stale)"}
@@ -797,7 +802,7 @@ class DraftUpdateSchema(StrictSchema):
     )
 
 
-class PublishSchema(StrictSchema):
+class RubricPublishSchema(_StrictSchema):
     effective = fields.Str(
         required=True,
         validate=validate.Regexp(r"^\d{4}-\d{2}$", error="月份格式应为 YYYY-MM，例如 2026-09"),
@@ -806,21 +811,32 @@ class PublishSchema(StrictSchema):
     version = fields.Int(metadata={"description": "The draft's version (409 if stale)"})
 
 
-class VersionArgsSchema(StrictSchema):
+class RubricVersionArgsSchema(_StrictSchema):
     version = fields.Int(metadata={"description": "The draft's version (409 if stale)"})
 
 
-class ImportFilesSchema(Schema):
+class RubricImportFilesSchema(Schema):
     file = Upload(required=True, metadata={"description": "Workbook (.xlsx) with a sheet 指标"})
 
 
-class ImportErrorSchema(Schema):
-    sheet = fields.Str()
-    row = fields.Int(allow_none=True)
+class RubricImportErrorSchema(Schema):
+    sheet = fields.Str(metadata={"description": "Worksheet (empty: the file itself)"})
+    row = fields.Int(allow_none=True, metadata={"description": "Row number (null: whole sheet)"})
+    message = fields.Str(metadata={"description": "What is wrong, in Chinese"})
+
+
+class RubricImportRowsSchema(Schema):
+    rows = fields.List(fields.Nested(RubricImportErrorSchema))
+
+
+class RubricImportFailureSchema(Schema):
+    code = fields.Int()
+    status = fields.Str()
     message = fields.Str()
+    errors = fields.Nested(RubricImportRowsSchema)
 
 
-class SettingsApiSchema(settings.ScoringSettingsSchema):
+class ScoringSettingsInputSchema(settings.ScoringSettingsSchema):
     class Meta:
         unknown = RAISE
 
@@ -849,7 +865,7 @@ class RubricList(MethodView):
 @blp.route("/rubrics/defaults")
 class RubricDefaults(MethodView):
     @roles_required(*ADMIN)
-    @blp.arguments(DefaultsSchema)
+    @blp.arguments(RubricDefaultsSchema)
     @blp.response(201, RubricSchema(many=True))
     def post(self, _data: dict[str, Any]) -> Any:
         """Load the four default programmes (四个创建), published, if the district has none."""
@@ -871,8 +887,8 @@ class RubricItem(MethodView):
 @blp.route("/rubrics/<int:rubric_id>/drafts")
 class RubricDrafts(MethodView):
     @roles_required(*ADMIN)
-    @blp.arguments(DraftCreateSchema)
-    @blp.response(201, VersionSchema)
+    @blp.arguments(RubricDraftCreateSchema)
+    @blp.response(201, RubricVersionSchema)
     @blp.alt_response(409, description="The rubric already has a draft")
     @blp.alt_response(422, description="The content does not validate (Chinese messages)")
     def post(self, data: dict[str, Any], rubric_id: int) -> Any:
@@ -885,11 +901,13 @@ class RubricDrafts(MethodView):
 @blp.route("/rubrics/<int:rubric_id>/import")
 class RubricImport(MethodView):
     @roles_required(*ADMIN)
-    @blp.arguments(ImportFilesSchema, location="files")
-    @blp.response(201, VersionSchema)
+    @blp.arguments(RubricImportFilesSchema, location="files")
+    @blp.response(201, RubricVersionSchema)
     @blp.alt_response(409, description="The rubric already has a draft")
     @blp.alt_response(
-        422, description="Row-by-row errors in errors.rows ({sheet, row, message}); nothing created"
+        422,
+        schema=RubricImportFailureSchema,
+        description="Row-by-row errors in errors.rows; nothing is created",
     )
     def post(self, files: dict[str, Any], rubric_id: int) -> Any:
         """Import a workbook (sheet 指标, the export's columns) into a new draft."""
@@ -908,14 +926,14 @@ class RubricImport(MethodView):
 @blp.route("/rubric-versions/<int:rubric_version_id>")
 class VersionItem(MethodView):
     @roles_required(*READERS)
-    @blp.response(200, VersionSchema)
+    @blp.response(200, RubricVersionSchema)
     def get(self, rubric_version_id: int) -> Any:
         """A version with its indicators (drafts: district admins only)."""
         return _version_detail(_load_version(rubric_version_id))
 
     @roles_required(*ADMIN)
-    @blp.arguments(DraftUpdateSchema)
-    @blp.response(200, VersionSchema)
+    @blp.arguments(RubricDraftUpdateSchema)
+    @blp.response(200, RubricVersionSchema)
     @blp.alt_response(409, description="Published (immutable) or stale version")
     def put(self, data: dict[str, Any], rubric_version_id: int) -> Any:
         """Replace a draft's content; ``version`` must match (else 409)."""
@@ -924,7 +942,7 @@ class VersionItem(MethodView):
         return _version_detail(version)
 
     @roles_required(*ADMIN)
-    @blp.arguments(VersionArgsSchema, location="query")
+    @blp.arguments(RubricVersionArgsSchema, location="query")
     @blp.response(204)
     @blp.alt_response(409, description="Published versions cannot be deleted")
     def delete(self, args: dict[str, Any], rubric_version_id: int) -> None:
@@ -935,8 +953,8 @@ class VersionItem(MethodView):
 @blp.route("/rubric-versions/<int:rubric_version_id>/publish")
 class VersionPublish(MethodView):
     @roles_required(*ADMIN)
-    @blp.arguments(PublishSchema)
-    @blp.response(200, VersionSchema)
+    @blp.arguments(RubricPublishSchema)
+    @blp.response(200, RubricVersionSchema)
     @blp.alt_response(409, description="Already published, or stale version")
     def post(self, data: dict[str, Any], rubric_version_id: int) -> Any:
         """Publish a draft from a month on; affected school-months are recomputed."""
@@ -967,7 +985,7 @@ class ScoringSettings(MethodView):
         return settings.current_settings()
 
     @roles_required(*ADMIN)
-    @blp.arguments(SettingsApiSchema)
+    @blp.arguments(ScoringSettingsInputSchema)
     @blp.response(200, settings.ScoringSettingsSchema)
     @blp.alt_response(409, description="Stale settings version")
     @blp.alt_response(422, description="Field messages (weights must sum to 1, …)")

@@ -13,7 +13,6 @@ import logging
 from decimal import Decimal
 from typing import Any
 
-from flask import g, has_app_context
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 from sqlalchemy import select
 from sqlalchemy.orm.exc import StaleDataError
@@ -60,7 +59,6 @@ def _weight(description: str) -> fields.Decimal:
     return fields.Decimal(
         required=True,
         as_string=True,
-        places=4,
         validate=validate.Range(min=0, max=1, error="必须在 0 到 1 之间"),
         metadata={"description": description},
     )
@@ -70,7 +68,6 @@ def _points(description: str) -> fields.Decimal:
     return fields.Decimal(
         required=True,
         as_string=True,
-        places=2,
         validate=validate.Range(min=0, max=100, error="必须在 0 到 100 之间"),
         metadata={"description": description},
     )
@@ -95,7 +92,6 @@ class ScoringSettingsSchema(Schema):
     star_thresholds = fields.List(
         fields.Decimal(
             as_string=True,
-            places=2,
             validate=validate.Range(min=0, max=100, error="必须在 0 到 100 之间"),
         ),
         required=True,
@@ -145,6 +141,13 @@ class ScoringSettingsSchema(Schema):
             raise ValidationError(errors)
 
 
+def _stale() -> Conflict:
+    message = "评分设置已被他人修改，请刷新后重试"
+    exc = Conflict(description=message)
+    exc.data = {"message": message}  # type: ignore[attr-defined]
+    return exc
+
+
 def _plain(value: Decimal) -> str:
     """0.30 -> "0.3", 60.00 -> "60": the stored and shown form."""
     return format(Decimal(value).normalize(), "f")
@@ -176,40 +179,27 @@ def _rules_from(stored: dict[str, Any] | None) -> ScoringRules:
     return ScoringRules(**kwargs)
 
 
-def _cache() -> dict[Any, Any]:
-    if not has_app_context():
-        return {}
-    if "_scoring_settings" not in g:
-        g._scoring_settings = {}
-    return g._scoring_settings
-
-
 def scoring_rules() -> ScoringRules:
-    """The current district's :class:`ScoringRules` (the defaults when it never saved any)."""
+    """The current district's :class:`ScoringRules` (the defaults when it never saved any).
+
+    One small query per call: call it once per batch rather than per school-month.
+    """
     district_id = require_scope().district_id
-    cache = _cache()
-    key = ("rules", district_id)
-    if key not in cache:
-        row = _row()
-        try:
-            cache[key] = _rules_from(row.scoring if row is not None else None)
-        except (ValueError, TypeError, ArithmeticError):
-            # Saved values are validated; a row edited by hand must not stop scoring.
-            log.exception("invalid stored scoring settings of district %s", district_id)
-            cache[key] = DEFAULT_RULES
-    return cache[key]
+    row = _row()
+    try:
+        return _rules_from(row.scoring if row is not None else None)
+    except (ValueError, TypeError, ArithmeticError):
+        # Saved values are validated; a row edited by hand must not stop scoring.
+        log.exception("invalid stored scoring settings of district %s", district_id)
+        return DEFAULT_RULES
 
 
 def deadline_day() -> int:
     """Day of the next month by which a month's self-assessment is due (default the 5th)."""
-    district_id = require_scope().district_id
-    cache = _cache()
-    key = ("deadline", district_id)
-    if key not in cache:
-        row = _row()
-        day = row.deadline_day if row is not None and row.deadline_day else DEFAULT_DEADLINE_DAY
-        cache[key] = max(1, min(MAX_DEADLINE_DAY, int(day)))
-    return cache[key]
+    require_scope()
+    row = _row()
+    day = row.deadline_day if row is not None and row.deadline_day else DEFAULT_DEADLINE_DAY
+    return max(1, min(MAX_DEADLINE_DAY, int(day)))
 
 
 def current_settings() -> dict[str, Any]:
@@ -248,18 +238,17 @@ def save_settings(data: dict[str, Any]) -> dict[str, Any]:
     expected = data.get("version")
     if row is None:
         if expected:
-            raise Conflict(description="settings changed")
+            raise _stale()
         row = settings_row(create=True)
         assert row is not None
     elif expected is not None and expected != row.version:
-        raise Conflict(description="stale settings")
+        raise _stale()
     row.scoring = {**(row.scoring or {}), **stored}
     row.deadline_day = int(data["deadline_day"])
     try:
         db.session.flush()
     except StaleDataError as exc:
-        raise Conflict(description="stale settings") from exc
-    _cache().clear()
+        raise _stale() from exc
     after = current_settings()
     audit.record(
         "settings.scoring",

@@ -19,7 +19,7 @@ from decimal import Decimal
 from typing import Any
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.orm import selectinload
 
 from district import audit
@@ -204,13 +204,19 @@ def _roster_filters(
     return conds
 
 
+def _post_order() -> Any:
+    """Posts in the district's own order (后勤主任 … as configured), unknown ones last."""
+    posts = district_posts()
+    return case({p: i for i, p in enumerate(posts)}, value=StaffMember.post, else_=len(posts))
+
+
 def list_staff(page: int | None = None, per_page: int = 100, **filters: Any) -> list[StaffMember]:
     """The roster the caller may see, people with their certificates (2 queries)."""
     stmt = (
         select(StaffMember)
         .options(selectinload(StaffMember.certificates))
         .where(*_roster_filters(**filters))
-        .order_by(StaffMember.school_id, StaffMember.post, StaffMember.name, StaffMember.id)
+        .order_by(StaffMember.school_id, _post_order(), StaffMember.name, StaffMember.id)
     )
     if page is not None:
         stmt = stmt.offset((page - 1) * per_page).limit(per_page)
@@ -316,7 +322,9 @@ def add_certificate(staff: StaffMember, data: dict[str, Any]) -> Certificate:
     staff.certificates.append(cert)
     db.session.flush()
     audit.record(
-        "certificate.create", cert, after={"staff_id": staff.id, **audit.snapshot(cert, CERT_FIELDS)}
+        "certificate.create",
+        cert,
+        after={"staff_id": staff.id, **audit.snapshot(cert, CERT_FIELDS)},
     )
     return cert
 
@@ -519,7 +527,8 @@ def list_trainings(year: int | None = None) -> list[tuple[TrainingSession, int]]
     )
     if year:
         stmt = stmt.where(
-            TrainingSession.held_on >= date(year, 1, 1), TrainingSession.held_on <= date(year, 12, 31)
+            TrainingSession.held_on >= date(year, 1, 1),
+            TrainingSession.held_on <= date(year, 12, 31),
         )
     return [(s, int(n)) for s, n in db.session.execute(stmt).all()]
 
@@ -554,7 +563,9 @@ def add_attendees(session: TrainingSession, staff_ids: list[int]) -> int:
     }
     missing = [i for i in wanted if i not in found]
     if missing:
-        raise ValidationError({"staff_ids": [f"人员不存在或已停用：{', '.join(map(str, missing))}"]})
+        raise ValidationError(
+            {"staff_ids": [f"人员不存在或已停用：{', '.join(map(str, missing))}"]}
+        )
     already = set(
         db.session.scalars(
             select(TrainingAttendance.staff_id).where(
@@ -566,7 +577,9 @@ def add_attendees(session: TrainingSession, staff_ids: list[int]) -> int:
     new = [found[i] for i in wanted if i not in already]
     for person in new:
         db.session.add(
-            TrainingAttendance(session_id=session.id, staff_id=person.id, school_id=person.school_id)
+            TrainingAttendance(
+                session_id=session.id, staff_id=person.id, school_id=person.school_id
+            )
         )
     db.session.flush()
     if new:
@@ -588,7 +601,10 @@ def remove_attendee(session: TrainingSession, staff_id: int) -> bool:
     if row is None:
         return False
     audit.record(
-        "training.attendees.remove", session, before={"staff_ids": [staff_id]}, school_id=row.school_id
+        "training.attendees.remove",
+        session,
+        before={"staff_ids": [staff_id]},
+        school_id=row.school_id,
     )
     db.session.delete(row)
     db.session.flush()

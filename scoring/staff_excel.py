@@ -139,6 +139,10 @@ def _cell(value: Any) -> Any:
     return value
 
 
+def _text(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
 def parse_date(value: Any) -> date | None:
     """Excel dates, or text like 2024-03-01, 2024/3/1, 2024.3.1, 2024年3月1日."""
     if value is None:
@@ -200,7 +204,7 @@ class _Row:
     school_id: int
     data: dict[str, Any]
     certs: list[tuple[str, str, date | None]]
-    key: tuple[int, str, str | None] = ("", "", None)  # type: ignore[assignment]
+    key: tuple[int, str, str | None]
 
 
 def import_roster(stream: IO[bytes], school_id: int | None) -> RosterImportReport:
@@ -252,8 +256,8 @@ def import_roster(stream: IO[bytes], school_id: int | None) -> RosterImportRepor
         payload: dict[str, Any] = {
             "name": str(cells["姓名"]) if cells.get("姓名") is not None else None,
             "post": str(cells["岗位"]) if cells.get("岗位") is not None else None,
-            "employment_type": cells.get("用工性质"),
-            "gender": cells.get("性别"),
+            "employment_type": _text(cells.get("用工性质")),
+            "gender": _text(cells.get("性别")),
             "phone": str(cells["手机"]) if cells.get("手机") is not None else None,
             "note": str(cells[NOTE_COLUMN]) if cells.get(NOTE_COLUMN) is not None else None,
             "five_roles": split_roles(cells.get("五员角色")),
@@ -276,7 +280,8 @@ def import_roster(stream: IO[bytes], school_id: int | None) -> RosterImportRepor
                 f"五员角色“{'、'.join(bad_roles)}”无效，可选：{'、'.join(FIVE_ROLES)}"
             )
         try:
-            payload["start_date"] = parse_date(cells.get("入职日期"))
+            start = parse_date(cells.get("入职日期"))
+            payload["start_date"] = start.isoformat() if start else None
         except ValueError:
             row_errors.append(f"入职日期“{cells.get('入职日期')}”不是有效日期")
         certs: list[tuple[str, str, date | None]] = []
@@ -326,7 +331,10 @@ def import_roster(stream: IO[bytes], school_id: int | None) -> RosterImportRepor
     for row in parsed:
         if len(existing.get(row.key, [])) > 1:
             report.errors.append(
-                (row.number, f"系统中已有多名同名同手机的人员“{row.data['name']}”，请先在页面上处理")
+                (
+                    row.number,
+                    f"系统中已有多名同名同手机的人员“{row.data['name']}”，请先在页面上处理",
+                )
             )
     if report.errors:
         return report
@@ -346,9 +354,13 @@ def import_roster(stream: IO[bytes], school_id: int | None) -> RosterImportRepor
             person = services.create_staff({**data, "school_id": row.school_id})
             report.created += 1
         for kind, number, expiry in row.certs:
-            same = next((c for c in person.certificates if c.kind == kind and c.number == number), None)
+            same = next(
+                (c for c in person.certificates if c.kind == kind and c.number == number), None
+            )
             if same is None:
-                services.add_certificate(person, {"kind": kind, "number": number, "expires_on": expiry})
+                services.add_certificate(
+                    person, {"kind": kind, "number": number, "expires_on": expiry}
+                )
                 report.certificates += 1
             elif same.expires_on != expiry:
                 services.update_certificate(same, {"expires_on": expiry})
@@ -472,14 +484,32 @@ def compliance_workbook(reports: list[services.SchoolCompliance]) -> bytes:
         for i in r.missing_health:
             detail.append(
                 safe_row(
-                    [r.school_code, r.school_name, i.reason, i.name, i.post, "健康证", "", _iso(i.expired_on)]
+                    [
+                        r.school_code,
+                        r.school_name,
+                        i.reason,
+                        i.name,
+                        i.post,
+                        "健康证",
+                        "",
+                        _iso(i.expired_on),
+                    ]
                 )
             )
         for label, issues in (("证书30天内到期", r.expiring), ("证书已过期", r.expired)):
             for c in issues:
                 detail.append(
                     safe_row(
-                        [r.school_code, r.school_name, label, c.name, c.post, c.kind, c.number, _iso(c.expires_on)]
+                        [
+                            r.school_code,
+                            r.school_name,
+                            label,
+                            c.name,
+                            c.post,
+                            c.kind,
+                            c.number,
+                            _iso(c.expires_on),
+                        ]
                     )
                 )
         for role in r.unfilled_roles:

@@ -8,7 +8,17 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import JSON, Boolean, Date, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from district.extensions import db
@@ -16,7 +26,18 @@ from tenants.models import utcnow
 from tenants.scope import DistrictOwned, SchoolOwned
 
 # District-configurable defaults (DistrictSettings.staff may override the lists).
-DEFAULT_POSTS = ("食堂操作员", "宿管员", "保安", "校医", "电工", "保洁", "超市店员", "后勤主任", "会计", "绿化工")
+DEFAULT_POSTS = (
+    "食堂操作员",
+    "宿管员",
+    "保安",
+    "校医",
+    "电工",
+    "保洁",
+    "超市店员",
+    "后勤主任",
+    "会计",
+    "绿化工",
+)
 CANTEEN_POSTS = ("食堂操作员",)
 EMPLOYMENT_TYPES = ("编制内", "合同工", "劳务派遣")
 CERTIFICATE_KINDS = ("健康证", "食品安全培训证", "电工证", "消防证", "特种设备操作证")
@@ -59,7 +80,10 @@ class StaffMember(SchoolOwned, db.Model):
         return self.phone[:3] + "****" + self.phone[-4:]
 
     def has_valid(self, kind: str, on: date) -> bool:
-        return any(c.kind == kind and (c.expires_on is None or c.expires_on >= on) for c in self.certificates)
+        return any(
+            c.kind == kind and (c.expires_on is None or c.expires_on >= on)
+            for c in self.certificates
+        )
 
 
 class Certificate(SchoolOwned, db.Model):
@@ -69,7 +93,9 @@ class Certificate(SchoolOwned, db.Model):
     __extra_table_args__ = (UniqueConstraint("staff_id", "kind", "number"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    staff_id: Mapped[int] = mapped_column(ForeignKey("staff_members.id", ondelete="CASCADE"), index=True)
+    staff_id: Mapped[int] = mapped_column(
+        ForeignKey("staff_members.id", ondelete="CASCADE"), index=True
+    )
     kind: Mapped[str] = mapped_column(String(32))
     number: Mapped[str] = mapped_column(String(64))
     issuer: Mapped[str | None] = mapped_column(String(100))
@@ -100,5 +126,9 @@ class TrainingAttendance(SchoolOwned, db.Model):
     __extra_table_args__ = (UniqueConstraint("session_id", "staff_id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    session_id: Mapped[int] = mapped_column(ForeignKey("training_sessions.id", ondelete="CASCADE"), index=True)
-    staff_id: Mapped[int] = mapped_column(ForeignKey("staff_members.id", ondelete="CASCADE"), index=True)
+    session_id: Mapped[int] = mapped_column(
+        ForeignKey("training_sessions.id", ondelete="CASCADE"), index=True
+    )
+    staff_id: Mapped[int] = mapped_column(
+        ForeignKey("staff_members.id", ondelete="CASCADE"), index=True
+    )

@@ -101,12 +101,16 @@ def roster() -> Any:
         services.present(person, _role(), single=False)
     school = get_or_404(School, school_id) if school_id else None
     report = services.compliance(school_id=school.id)[0] if school is not None else None
+    total = services.count_staff(**filters)
+    args = {k: v for k, v in request.args.items() if k != "page"}
     return render_template(
         "staff/roster.html",
         people=people,
-        total=services.count_staff(**filters),
-        page=page,
-        per_page=PER_PAGE,
+        total=total,
+        prev_url=url_for("staff.roster", page=page - 1, **args) if page > 1 else None,
+        next_url=url_for("staff.roster", page=page + 1, **args)
+        if page * PER_PAGE < total
+        else None,
         filters=filters,
         school=school,
         schools=services.school_map(),
@@ -274,7 +278,11 @@ def import_roster() -> Any:
                 ),
                 "success",
             )
-            return redirect(url_for("staff.roster", school_id=school_id) if school_id else url_for("staff.roster"))
+            return redirect(
+                url_for("staff.roster", school_id=school_id)
+                if school_id
+                else url_for("staff.roster")
+            )
     return render_template(
         "staff/import.html",
         report=report,
@@ -308,7 +316,9 @@ def compliance() -> Any:
     reports = services.compliance(on, school_id=school.id if school else None)
     if request.args.get("format") == "xlsx":
         name = f"{school.name}-" if school else ""
-        return xlsx_response(excel.compliance_workbook(reports), f"{name}持证与五员制合规-{on}.xlsx")
+        return xlsx_response(
+            excel.compliance_workbook(reports), f"{name}持证与五员制合规-{on}.xlsx"
+        )
     if school is not None:
         return render_template("staff/compliance_school.html", r=reports[0], school=school, on=on)
     from scoring.staff_jobs import latest_summary
@@ -391,9 +401,7 @@ def training_detail(training_id: int) -> Any:
     if picked and _role() == Role.DISTRICT_ADMIN:
         attending = {p.id for p in people}
         for sid in picked:
-            candidates += [
-                p for p in services.list_staff(school_id=sid) if p.id not in attending
-            ]
+            candidates += [p for p in services.list_staff(school_id=sid) if p.id not in attending]
     return render_template(
         "staff/training_detail.html",
         session=session,
@@ -434,7 +442,10 @@ def training_import(training_id: int) -> Any:
     else:
         report = excel.import_attendees(session, upload.stream)
     if report.ok:
-        flash(_("已导入 %(n)d 名参训人员（%(a)d 名已在名单中）", n=report.added, a=report.already), "success")
+        flash(
+            _("已导入 %(n)d 名参训人员（%(a)d 名已在名单中）", n=report.added, a=report.already),
+            "success",
+        )
         return redirect(url_for("staff.training_detail", training_id=session.id))
     return render_template(
         "staff/training_detail.html",
@@ -471,7 +482,7 @@ class CertificateOutSchema(services.CertificateSchema):
     staff_id = fields.Int(dump_only=True)
 
 
-class TrainingOutSchema(Schema):
+class TrainingSessionSchema(Schema):
     id = fields.Int()
     held_on = fields.Date()
     topic = fields.Str()
@@ -503,9 +514,17 @@ class StaffOutSchema(Schema):
     health_certificate_valid = fields.Bool()
 
 
+class TrainingAttendedSchema(Schema):
+    id = fields.Int()
+    held_on = fields.Date()
+    topic = fields.Str()
+    organiser = fields.Str(allow_none=True)
+    hours = fields.Int(allow_none=True)
+
+
 class StaffDetailSchema(StaffOutSchema):
     certificates = fields.List(fields.Nested(CertificateOutSchema))
-    trainings = fields.List(fields.Nested(TrainingOutSchema(exclude=("attendee_count",))))
+    trainings = fields.List(fields.Nested(TrainingAttendedSchema))
 
 
 class StaffQuerySchema(Schema):
@@ -518,12 +537,12 @@ class StaffQuerySchema(Schema):
     per_page = fields.Int(load_default=100, validate=validate.Range(min=1, max=500))
 
 
-class ComplianceQuerySchema(Schema):
+class StaffComplianceQuerySchema(Schema):
     school_id = fields.Int()
     on = fields.Date()
 
 
-class StaffIssueSchema(Schema):
+class HealthCertificateIssueSchema(Schema):
     staff_id = fields.Int()
     name = fields.Str()
     post = fields.Str()
@@ -545,7 +564,7 @@ def _share_field() -> fields.Decimal:
     return fields.Decimal(places=4, rounding=ROUND_HALF_UP, as_string=True, allow_none=True)
 
 
-class SchoolComplianceSchema(Schema):
+class SchoolStaffComplianceSchema(Schema):
     school_id = fields.Int()
     school_code = fields.Str()
     school_name = fields.Str()
@@ -554,15 +573,15 @@ class SchoolComplianceSchema(Schema):
     canteen_with_health = fields.Int()
     health_share = _share_field()
     has_canteen = fields.Bool()
-    missing_health = fields.List(fields.Nested(StaffIssueSchema))
+    missing_health = fields.List(fields.Nested(HealthCertificateIssueSchema))
     expiring = fields.List(fields.Nested(CertificateIssueSchema))
     expired = fields.List(fields.Nested(CertificateIssueSchema))
     unfilled_roles = fields.List(fields.Str())
 
 
-class ComplianceSchema(Schema):
+class StaffComplianceSchema(Schema):
     on = fields.Date()
-    schools = fields.List(fields.Nested(SchoolComplianceSchema))
+    schools = fields.List(fields.Nested(SchoolStaffComplianceSchema))
 
 
 class AttendeeSchema(Schema):
@@ -574,7 +593,7 @@ class AttendeeSchema(Schema):
     school_name = fields.Str(allow_none=True)
 
 
-class TrainingDetailSchema(TrainingOutSchema):
+class TrainingDetailSchema(TrainingSessionSchema):
     attendees = fields.List(fields.Nested(AttendeeSchema))
 
 
@@ -593,7 +612,7 @@ class CoverageSchema(Schema):
     rows = fields.List(fields.Nested(CoverageRowSchema))
 
 
-class YearQuerySchema(Schema):
+class TrainingYearQuerySchema(Schema):
     year = fields.Int(validate=validate.Range(min=2000, max=2100))
 
 
@@ -674,10 +693,10 @@ class CertificateItem(MethodView):
 
 
 @blp.route("/staff/compliance")
-class Compliance(MethodView):
+class StaffCompliance(MethodView):
     @roles_required(*READERS)
-    @blp.arguments(ComplianceQuerySchema, location="query")
-    @blp.response(200, ComplianceSchema)
+    @blp.arguments(StaffComplianceQuerySchema, location="query")
+    @blp.response(200, StaffComplianceSchema)
     def get(self, args: dict[str, Any]) -> Any:
         """Canteen staff without a valid 健康证, certificates expiring within 30 days or
         expired, unfilled five-role positions — per school you may see."""
@@ -691,8 +710,8 @@ class Compliance(MethodView):
 @blp.route("/trainings")
 class Trainings(MethodView):
     @roles_required(*DISTRICT_STAFF)
-    @blp.arguments(YearQuerySchema, location="query")
-    @blp.response(200, TrainingOutSchema(many=True))
+    @blp.arguments(TrainingYearQuerySchema, location="query")
+    @blp.response(200, TrainingSessionSchema(many=True))
     def get(self, args: dict[str, Any]) -> Any:
         """Training sessions (培训) of the district."""
         out = []
@@ -703,7 +722,7 @@ class Trainings(MethodView):
 
     @roles_required(*ADMIN)
     @blp.arguments(services.TrainingSchema)
-    @blp.response(201, TrainingOutSchema)
+    @blp.response(201, TrainingSessionSchema)
     def post(self, data: dict[str, Any]) -> Any:
         session = services.create_training(data)
         session.attendee_count = 0  # type: ignore[attr-defined]
@@ -713,7 +732,7 @@ class Trainings(MethodView):
 @blp.route("/trainings/coverage")
 class TrainingCoverage(MethodView):
     @roles_required(*DISTRICT_STAFF)
-    @blp.arguments(YearQuerySchema, location="query")
+    @blp.arguments(TrainingYearQuerySchema, location="query")
     @blp.response(200, CoverageSchema)
     def get(self, args: dict[str, Any]) -> Any:
         """Share of canteen operators (食堂操作员) trained in the year, per school and overall."""

@@ -149,7 +149,7 @@ def detail(survey_id: int) -> Any:
 @roles_required(*LINK_MAKERS)
 def tokens(survey_id: int) -> Any:
     survey = get_or_404(Survey, survey_id)
-    data, errors = parse_form(ss.TokenRequestSchema())
+    data, errors = parse_form(ss.SurveyTokenRequestSchema())
     if data is not None:
         school = get_or_404(School, data["school_id"])
         try:
@@ -339,7 +339,7 @@ def answer(token: str) -> Any:
                 try:
                     payload = _answer_payload(len(survey.questions))
                     chosen = dict(enumerate(str(a) for a in payload.get("answers") or []))
-                    ss.submit_answer(tok, survey, ss.AnswerSchema().load(payload))
+                    ss.submit_answer(tok, survey, ss.SurveyAnswerSchema().load(payload))
                 except ValidationError as err:
                     errors = err.messages if isinstance(err.messages, dict) else {"_": err.messages}
                 except ss.TokenGone as gone:
@@ -442,7 +442,7 @@ def _complaint_page(item: Complaint, errors: dict[str, Any], status: int) -> Any
 @roles_required(*ADMIN)
 def complaint_verdict(complaint_id: int) -> Any:
     item = get_or_404(Complaint, complaint_id)
-    data, errors = parse_form(cs.VerdictSchema())
+    data, errors = parse_form(cs.ComplaintVerdictSchema())
     if data is None:
         cs.with_school_names([item])
         return _complaint_page(item, errors, 422)
@@ -546,8 +546,8 @@ class SurveyClose(MethodView):
 @blp.route("/surveys/<int:survey_id>/tokens")
 class SurveyTokens(MethodView):
     @roles_required(*LINK_MAKERS)
-    @blp.arguments(ss.TokenRequestSchema)
-    @blp.response(201, ss.TokenDumpSchema(many=True))
+    @blp.arguments(ss.SurveyTokenRequestSchema)
+    @blp.response(201, ss.SurveyTokenSchema(many=True))
     def post(self, data: dict[str, Any], survey_id: int) -> Any:
         """Create one-use answer links for a school and group (a school head: own school)."""
         survey = get_or_404(Survey, survey_id)
@@ -596,7 +596,7 @@ class ComplaintItem(MethodView):
 @blp.route("/complaints/<int:complaint_id>/verdict")
 class ComplaintVerdict(MethodView):
     @roles_required(*ADMIN)
-    @blp.arguments(cs.VerdictSchema)
+    @blp.arguments(cs.ComplaintVerdictSchema)
     @blp.response(200, cs.ComplaintSchema)
     def post(self, data: dict[str, Any], complaint_id: int) -> Any:
         """Mark verified (查实) or unfounded (不实) with a note; send ``version`` (409 if stale)."""

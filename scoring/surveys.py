@@ -110,7 +110,7 @@ class SurveySchema(_Strict):
             raise ValidationError("问题不能重复", "questions")
 
 
-class TokenRequestSchema(_Strict):
+class SurveyTokenRequestSchema(_Strict):
     school_id = fields.Int(required=True)
     group = fields.Str(required=True, validate=validate.OneOf(GROUPS))
     count = fields.Int(
@@ -121,14 +121,14 @@ class TokenRequestSchema(_Strict):
     )
 
 
-class TokenDumpSchema(Schema):
+class SurveyTokenSchema(Schema):
     group = fields.Str()
     token = fields.Str()
     url = fields.Str()
     used = fields.Bool()
 
 
-class AnswerSchema(_Strict):
+class SurveyAnswerSchema(_Strict):
     answers = fields.List(
         fields.Int(
             strict=False, validate=validate.Range(min=1, max=5, error="请选择 1–5 之间的分值")
@@ -138,16 +138,16 @@ class AnswerSchema(_Strict):
     comment = fields.Str(allow_none=True, validate=validate.Length(max=500))
 
 
-class GroupResultSchema(Schema):
+class SurveyGroupResultSchema(Schema):
     responses = fields.Int()
     mean = fields.Decimal(as_string=True, places=2, allow_none=True)
     score = fields.Decimal(as_string=True, places=2, allow_none=True)
 
 
-class SchoolResultSchema(Schema):
+class SurveySchoolResultSchema(Schema):
     school_id = fields.Int()
     school_name = fields.Str()
-    groups = fields.Dict(keys=fields.Str(), values=fields.Nested(GroupResultSchema))
+    groups = fields.Dict(keys=fields.Str(), values=fields.Nested(SurveyGroupResultSchema))
     responses = fields.Int()
     satisfaction = fields.Decimal(as_string=True, places=2, allow_none=True)
 
@@ -157,7 +157,7 @@ class SurveyResultsSchema(Schema):
     school_year = fields.Int()
     term = fields.Str()
     status = fields.Str()
-    schools = fields.List(fields.Nested(SchoolResultSchema))
+    schools = fields.List(fields.Nested(SurveySchoolResultSchema))
 
 
 # --- surveys --------------------------------------------------------------------------

@@ -57,7 +57,7 @@ class _Strict(Schema):
         unknown = RAISE
 
 
-class ScoreInSchema(_Strict):
+class VisitScoreInSchema(_Strict):
     """One indicator's answer. Which field counts depends on the indicator's kind."""
 
     programme = fields.Str(
@@ -100,14 +100,14 @@ class VisitCreateSchema(_Strict):
         load_default=None, metadata={"description": "督查日期, default today; not in the future"}
     )
     notes = fields.Str(allow_none=True, validate=validate.Length(max=5000))
-    scores = fields.List(fields.Nested(ScoreInSchema), load_default=list)
+    scores = fields.List(fields.Nested(VisitScoreInSchema), load_default=list)
 
 
 class VisitUpdateSchema(_Strict):
     visited_on = fields.Date()
     notes = fields.Str(allow_none=True, validate=validate.Length(max=5000))
     scores = fields.List(
-        fields.Nested(ScoreInSchema),
+        fields.Nested(VisitScoreInSchema),
         metadata={"description": "when given, replaces all of the visit's scores"},
     )
     version = fields.Int(
@@ -125,7 +125,7 @@ class VisitQuerySchema(_Strict):
     per_page = fields.Int(load_default=50, validate=validate.Range(min=1, max=200))
 
 
-class EvidenceOutSchema(Schema):
+class VisitEvidenceSchema(Schema):
     id = fields.Int()
     filename = fields.Str()
     content_type = fields.Str()
@@ -134,28 +134,28 @@ class EvidenceOutSchema(Schema):
     url = fields.Str(allow_none=True)
 
 
-class ScoreOutSchema(Schema):
+class VisitScoreOutSchema(Schema):
     programme = fields.Str()
     indicator_code = fields.Str()
     indicator_name = fields.Str()
     kind = fields.Str()
-    max_points = fields.Decimal(as_string=True)
-    points = fields.Decimal(as_string=True, allow_none=True)
-    value = fields.Decimal(as_string=True, allow_none=True)
+    max_points = fields.Decimal(as_string=True, places=2)
+    points = fields.Decimal(as_string=True, places=2, allow_none=True)
+    value = fields.Decimal(as_string=True, places=4, allow_none=True)
     ticks = fields.List(fields.Int(), allow_none=True)
     triggered = fields.Bool(allow_none=True)
     reason = fields.Str(allow_none=True)
     low = fields.Bool(metadata={"description": "below 60 % of max"})
-    photos = fields.List(fields.Nested(EvidenceOutSchema))
+    photos = fields.List(fields.Nested(VisitEvidenceSchema))
 
 
-class ProgrammeOutSchema(Schema):
+class VisitProgrammeSchema(Schema):
     programme = fields.Str()
     name = fields.Str()
     rubric_version_id = fields.Int()
     rubric_version_number = fields.Int()
     score = fields.Decimal(
-        as_string=True, allow_none=True, metadata={"description": "0–100 of this visit"}
+        as_string=True, places=2, allow_none=True, metadata={"description": "0–100 of this visit"}
     )
     veto = fields.Bool()
 
@@ -179,7 +179,7 @@ class FindingSchema(Schema):
     reopen_count = fields.Int()
     version = fields.Int()
     created_at = fields.DateTime()
-    evidence = fields.List(fields.Nested(EvidenceOutSchema))
+    evidence = fields.List(fields.Nested(VisitEvidenceSchema))
 
 
 class VisitSummarySchema(Schema):
@@ -200,9 +200,9 @@ class VisitSummarySchema(Schema):
 
 
 class VisitSchema(VisitSummarySchema):
-    programme_scores = fields.List(fields.Nested(ProgrammeOutSchema))
-    scores = fields.List(fields.Nested(ScoreOutSchema))
-    photos = fields.List(fields.Nested(EvidenceOutSchema))
+    programme_scores = fields.List(fields.Nested(VisitProgrammeSchema))
+    scores = fields.List(fields.Nested(VisitScoreOutSchema))
+    photos = fields.List(fields.Nested(VisitEvidenceSchema))
     findings = fields.List(fields.Nested(FindingSchema))
 
 
@@ -270,8 +270,10 @@ MULTIPART_DOC = {
 # --- serialisation -----------------------------------------------------------------------
 
 
-def evidence_url(ev: Evidence) -> str | None:
+def evidence_url(ev: Evidence | dict) -> str | None:
     """Download link through the generic evidence route (when it exists)."""
+    if isinstance(ev, dict):
+        return ev.get("url")
     try:
         return url_for("assessments.evidence_file", evidence_id=ev.id)
     except BuildError:
@@ -510,6 +512,8 @@ def _render_form(
         form=request.form if posted else None,
         errors=errors,
         score_errors=score_errors,
+        error_count=sum(len(v) for v in score_errors.values()),
+        had_files=posted and bool(_uploads(*request.files.keys())),
         today=date.today(),
     ), status
 
@@ -636,12 +640,9 @@ def edit(visit_id: int) -> Any:
         return _render_form(school, day, visit=visit, errors=errors, status=422)
     sheets = svc.scoring_sheet(school, day.year, day.month)
     items, score_photos = _form_items(sheets)
-    data = {
-        "visited_on": day,
-        "notes": request.form.get("notes", "")[:5000],
-        "scores": items,
-        "version": version,
-    }
+    data: dict[str, Any] = {"visited_on": day, "scores": items, "version": version}
+    if "notes" in request.form:
+        data["notes"] = request.form["notes"][:5000]
     if version is None:
         data["version"] = -1  # a form without its version is treated as stale
     try:
@@ -925,7 +926,7 @@ class VisitItem(MethodView):
 class VisitPhotos(MethodView):
     @roles_required(*RECORDERS)
     @blp.doc(**MULTIPART_DOC)
-    @blp.response(201, EvidenceOutSchema(many=True))
+    @blp.response(201, VisitEvidenceSchema(many=True))
     def post(self, visit_id: int) -> Any:
         """Upload photos (multipart ``file``, several allowed) of the visit, or of one
         scored indicator when ``programme`` and ``indicator_code`` are given."""
@@ -1023,7 +1024,7 @@ class FindingReopen(MethodView):
 class FindingEvidence(MethodView):
     @roles_required(*RECORDERS, *SCHOOL_SIDE)
     @blp.doc(**MULTIPART_DOC)
-    @blp.response(201, EvidenceOutSchema(many=True))
+    @blp.response(201, VisitEvidenceSchema(many=True))
     def post(self, finding_id: int) -> Any:
         """Upload evidence (multipart ``file``, several allowed) for a finding."""
         item = get_or_404(Finding, finding_id)

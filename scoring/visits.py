@@ -31,7 +31,7 @@ from typing import Any
 
 from flask import abort
 from marshmallow import ValidationError
-from sqlalchemy import func, or_, select
+from sqlalchemy import case, func, or_, select
 from sqlalchemy.orm.attributes import flag_modified
 
 from district import audit
@@ -184,9 +184,10 @@ def _score_item(item: dict[str, Any], sheet: ProgrammeSheet, ind: RubricIndicato
     maximum = Decimal(ind.max_points)
     value: Decimal | None = None
     if kind == "judged":
-        points = _dec(item.get("points"))
+        raw = item.get("points")
+        points = _dec(raw)
         if points is None:
-            raise ValueError("请打分")
+            raise ValueError("请打分" if raw in (None, "") else "得分须为数字")
         if not Decimal(0) <= points <= maximum:
             raise ValueError(f"得分须在 0 到 {_fmt(maximum)} 之间")
         if points % POINT_STEP != 0:
@@ -204,7 +205,10 @@ def _score_item(item: dict[str, Any], sheet: ProgrammeSheet, ind: RubricIndicato
         points = min(sum((Decimal(str(items[t]["points"])) for t in chosen), Decimal(0)), maximum)
         value = Decimal(sum(1 << t for t in chosen))
     elif kind == "measured":
-        value = _dec(item.get("value"))
+        raw = item.get("value")
+        value = _dec(raw)
+        if value is None and raw not in (None, ""):
+            raise ValueError("测量值须为数字")
         if value is None:
             value = sheet.prefill.get(ind.code)
         if value is None:
@@ -505,6 +509,7 @@ def update_visit(
     visited_on = data.get("visited_on") or old_day
     _check_date(visited_on)
     score_photos = {k: v for k, v in (score_photos or {}).items() if v}
+    start_version = visit.version
     before_scores = _score_snapshot(visit.scores)
     before = audit.snapshot(visit, ("visited_on", "notes"))
     # Without new scores only the date or notes change: the kept scores must still fit.
@@ -539,9 +544,10 @@ def update_visit(
         visit.notes = (data.get("notes") or "").strip() or None
     _apply_scores(visit, scored, user_id=user.id, new_photos=score_photos)
     _store_visit_photos(visit, photos, user.id)
+    db.session.flush()
     after_scores = _score_snapshot(visit.scores)
     after = audit.snapshot(visit, ("visited_on", "notes"))
-    if before_scores != after_scores:
+    if before_scores != after_scores and visit.version == start_version:
         # Scores live in other rows: touch the visit so its version moves on too, and a
         # second editor holding the old version is told (409).
         flag_modified(visit, "notes")
@@ -883,7 +889,9 @@ def list_findings(
         stmt = stmt.join(School, School.id == Finding.school_id).where(School.zone_id == zone_id)
     if school_id:
         stmt = stmt.where(Finding.school_id == school_id)
-    stmt = stmt.order_by(Finding.deadline, Finding.id)
+    # Unresolved first (what needs doing), then by deadline.
+    closed_last = case((Finding.status == Finding.CLOSED, 1), else_=0)
+    stmt = stmt.order_by(closed_last, Finding.deadline, Finding.id)
     if offset:
         stmt = stmt.offset(offset)
     if limit:

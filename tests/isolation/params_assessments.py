@@ -63,9 +63,7 @@ def period_id(ctx: Any, owner: str) -> int | None:
 
     def make() -> int:
         with ctx.app.app_context(), unscoped("tests: matrix fixtures"):
-            period = Period(
-                district_id=district.id, year=2026, month=3, deadline=date(2026, 4, 5)
-            )
+            period = Period(district_id=district.id, year=2026, month=3, deadline=date(2026, 4, 5))
             db.session.add(period)
             db.session.commit()
             return period.id

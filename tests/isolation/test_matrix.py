@@ -145,8 +145,42 @@ def _body_text(resp: Any) -> str:
     return data.decode("utf-8", "replace")
 
 
-def _snapshot(app: Any, actor_user_id: int | None) -> dict[str, list]:
-    """Every row of every table, except the acting user's own login bookkeeping."""
+def _foreign(world: Any, owners: tuple[str, ...]) -> tuple[set[int], set[int], set[int]]:
+    """(whole districts, districts whose district-level rows, schools) the owners stand for."""
+    districts: set[int] = set()
+    district_level: set[int] = set()
+    schools: set[int] = set()
+    for owner in owners:
+        if owner == "c":
+            districts.add(world.d2.id)
+        elif owner == "d1":
+            district_level.add(world.d1.id)
+        elif owner == "a":
+            schools.add(world.a.id)
+        elif owner == "b":
+            schools.add(world.b.id)
+    return districts, district_level, schools
+
+
+def _is_foreign(table: str, row: dict[str, Any], foreign: tuple[set[int], set[int], set[int]]) -> bool:
+    districts, district_level, schools = foreign
+    if table == "districts":
+        return row["id"] in districts or row["id"] in district_level
+    district_id = row.get("district_id")
+    school_id = row["id"] if table == "schools" else row.get("school_id")
+    if district_id in districts or school_id in schools:
+        return True
+    return district_id in district_level and school_id is None
+
+
+def _snapshot(app: Any, actor: Actor, world: Any) -> dict[str, list]:
+    """Every row the actor's foreign owners hold (the actor's own login bookkeeping aside).
+
+    A mutation may legitimately change the actor's own tenant (an admin saving rules
+    with an empty form); it must never touch another tenant's rows.
+    """
+    foreign = _foreign(world, actor.foreign)
+    actor_user_id = getattr(actor.user, "id", None)
     snap: dict[str, list] = {}
     with app.app_context(), unscoped("tests: snapshot"):
         for table in db.metadata.sorted_tables:
@@ -155,6 +189,8 @@ def _snapshot(app: Any, actor_user_id: int | None) -> dict[str, list]:
             for row in rows:
                 row = dict(row)
                 if table.name == "users" and row["id"] == actor_user_id:
+                    continue
+                if not _is_foreign(table.name, row, foreign):
                     continue
                 if table.name == "access_tokens":
                     row.pop("last_used_at", None)
@@ -180,7 +216,7 @@ def test_every_route_is_isolated(app: Any, world: Any, client_for: Any) -> None:
                 url = _build(rule, ctx, owner, provided) if rule.arguments else rule.rule
                 if url is None:
                     continue
-                failures.extend(_probe(app, c, actor, url, method, bool(rule.arguments), markers))
+                failures.extend(_probe(app, world, c, actor, url, method, bool(rule.arguments), markers))
                 checked += 1
     assert not failures, f"{len(failures)} isolation failures:\n" + "\n".join(failures)
     assert checked >= len(routes)
@@ -188,6 +224,7 @@ def test_every_route_is_isolated(app: Any, world: Any, client_for: Any) -> None:
 
 def _probe(
     app: Any,
+    world: Any,
     c: Any,
     actor: Actor,
     url: str,
@@ -203,19 +240,19 @@ def _probe(
         if has_target and not _refused(actor, resp, REFUSED):
             failures.append(f"{actor.name} GET {url}: {resp.status_code}, expected 401/403/404")
     else:
-        before = _snapshot(app, getattr(actor.user, "id", None))
+        before = _snapshot(app, actor, world)
         if url.startswith("/api/"):
             resp = c.api(method, url, json={})
         else:
             resp = c.post(url, data={}) if method == "POST" else c.client.open(url, method=method)
-        after = _snapshot(app, getattr(actor.user, "id", None))
+        after = _snapshot(app, actor, world)
         if resp.status_code >= 500:
             failures.append(f"{actor.name} {method} {url}: {resp.status_code}")
         if has_target and not _refused(actor, resp, MUTATION_REFUSED):
             failures.append(f"{actor.name} {method} {url}: {resp.status_code}, expected refusal")
         if before != after:
             changed = [t for t in before if before[t] != after[t]]
-            failures.append(f"{actor.name} {method} {url}: changed tables {changed}")
+            failures.append(f"{actor.name} {method} {url}: changed another tenant's rows in {changed}")
     leaked = [m for m in markers if m in _body_text(resp)]
     if leaked:
         failures.append(f"{actor.name} {method} {url}: shows foreign data {leaked}")

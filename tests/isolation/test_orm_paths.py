@@ -312,6 +312,12 @@ def test_has_does_not_match_through_foreign_zones(
                 select(func.count()).select_from(User).where(User.zones.any())
             )
             assert count == 0  # inspector1 is district 1's, whatever its links say
+            # The same EXISTS inside a bulk UPDATE must not match through a foreign zone.
+            result = db.session.execute(
+                update(School).where(School.zone.has(Zone.name == "空片区")).values(student_count=1)
+            )
+            assert result.rowcount == 0
+        db.session.rollback()
         db.session.remove()
         with use_scope(scope_a(world)):
             assert (

@@ -302,3 +302,21 @@ def test_complaint_links_page(app: Any, world: Any, client_for: Any) -> None:
     head = client_for(world.head_a).get("/complaints/links").get_data(as_text=True)
     assert _school_token(app, world.a) in head
     assert _school_token(app, world.b) not in head and "SECRET-B" not in head
+
+
+def test_viewer_reads_but_does_not_decide(app: Any, world: Any, client_for: Any) -> None:
+    cid = _make(app, world.b, content="乙校宿舍投诉内容")
+    viewer = client_for(world.viewer1)
+    page = viewer.get(f"/complaints/{cid}").get_data(as_text=True)
+    assert "乙校宿舍投诉内容" in page and "13800000000" in page
+    assert "保存结论" not in page
+    assert "筛选条件有误" in viewer.get("/complaints?month=2025-99").get_data(as_text=True)
+    assert (
+        viewer.post(
+            f"/complaints/{cid}/verdict",
+            data={"status": "verified", "note": "属实", "version": "1"},
+        ).status_code
+        == 403
+    )
+    assert viewer.get("/complaints/links").status_code == 403
+    assert _complaints(app)[0].status == "new"

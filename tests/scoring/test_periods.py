@@ -139,14 +139,10 @@ def test_school_overview_reminds_within_three_days_and_after_the_deadline(
     today = local_today()
     with app.app_context(), unscoped("tests: move deadlines"):
         db.session.execute(
-            update(Period)
-            .where(Period.month == 4)
-            .values(deadline=today + timedelta(days=2))
+            update(Period).where(Period.month == 4).values(deadline=today + timedelta(days=2))
         )
         db.session.execute(
-            update(Period)
-            .where(Period.month == 3)
-            .values(deadline=today - timedelta(days=1))
+            update(Period).where(Period.month == 3).values(deadline=today - timedelta(days=1))
         )
         db.session.commit()
     page = client_for(world.head_a).get("/self-assessments").get_data(as_text=True)

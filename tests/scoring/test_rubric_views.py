@@ -112,16 +112,14 @@ def test_api_workflow_copy_edit_publish(
     # The programme code cannot be changed.
     other = copy.deepcopy(new_content)
     other["programme"] = "store"
-    assert c.api("PUT", url, json={"content": other, "version": saved["version"]}).status_code == 422
-
     assert (
-        c.api("POST", f"{url}/publish", json={"effective": "2026-13"}).status_code == 422
+        c.api("PUT", url, json={"content": other, "version": saved["version"]}).status_code == 422
     )
+
+    assert c.api("POST", f"{url}/publish", json={"effective": "2026-13"}).status_code == 422
     assert c.api("POST", f"{url}/publish", json={"effective": "Sept"}).status_code == 422
     assert (
-        c.api(
-            "POST", f"{url}/publish", json={"effective": "2026-09", "version": 1}
-        ).status_code
+        c.api("POST", f"{url}/publish", json={"effective": "2026-09", "version": 1}).status_code
         == 409
     )
     resp = c.api("POST", f"{url}/publish", json={"effective": "2026-09"})
@@ -135,20 +133,20 @@ def test_api_workflow_copy_edit_publish(
     assert in_force(app, world.d1, 2026, 9) == 2
     assert in_force(app, world.d1, 2027, 3) == 2
     indicators = rows(app, RubricIndicator, RubricIndicator.rubric_version_id == draft["id"])
-    assert {i.code for i in indicators} == {
-        i["code"] for i in published["indicators"]
-    }
+    assert {i.code for i in indicators} == {i["code"] for i in published["indicators"]}
     jobs = rows(app, JobRecord, JobRecord.func == "scoring.jobs:recompute_district_from")
     assert [j.args[1:] for j in jobs] == [[2026, 9]]
 
     # Published versions are immutable.
     assert c.api("PUT", url, json={"content": new_content, "version": 99}).status_code == 409
     assert (
-        c.api("PUT", url, json={"content": new_content, "version": published["version"]})
-        .status_code
+        c.api(
+            "PUT", url, json={"content": new_content, "version": published["version"]}
+        ).status_code
         == 409
     )
-    assert c.api("POST", f"{url}/publish", json={"effective": "2027-01"}).status_code == 409
+    resp = c.api("POST", f"{url}/publish", json={"effective": "2027-01"})
+    assert resp.status_code == 409 and "已发布的版本不能修改" in resp.get_json()["message"]
     assert c.api("DELETE", url).status_code == 409
     assert c.get(url).get_json()["content"] == new_content
 
@@ -327,7 +325,9 @@ def test_roles(app: Any, world: Any, client_for: Any, canteen: int) -> None:
     url = f"/api/v1/rubric-versions/{draft['id']}"
 
     viewer = client_for(world.viewer1)
-    assert viewer.api("PUT", url, json={"content": draft["content"], "version": 1}).status_code == 403
+    assert (
+        viewer.api("PUT", url, json={"content": draft["content"], "version": 1}).status_code == 403
+    )
     assert viewer.api("POST", f"/api/v1/rubrics/{canteen}/drafts", json={}).status_code == 403
     assert viewer.api("POST", f"{url}/publish", json={"effective": "2026-09"}).status_code == 403
     assert viewer.api("DELETE", url).status_code == 403
@@ -400,7 +400,12 @@ def test_settings_defaults_and_save(app: Any, world: Any, client_for: Any) -> No
     assert rules == DEFAULT_RULES and day == 5
     c = client_for(world.admin1)
     current = c.get("/api/v1/settings/scoring").get_json()
-    assert current["weight_self"] == "0.3" and current["star_thresholds"] == ["95", "85", "75", "60"]
+    assert current["weight_self"] == "0.3" and current["star_thresholds"] == [
+        "95",
+        "85",
+        "75",
+        "60",
+    ]
     assert (current["deadline_day"], current["version"], current["customised"]) == (5, 0, False)
 
     resp = c.api("PUT", "/api/v1/settings/scoring", json={**VALID, "version": 0})
@@ -435,7 +440,11 @@ def test_settings_defaults_and_save(app: Any, world: Any, client_for: Any) -> No
         ({"star_thresholds": ["190", "80", "70", "55"]}, "star_thresholds", "0 到 100"),
         ({"deadline_day": 31}, "deadline_day", "1 到 28"),
         ({"stand_in_months": -1}, "stand_in_months", "0 到 12"),
-        ({"complaint_deduction": "5", "complaint_deduction_cap": "4"}, "complaint_deduction_cap", "不能小于"),
+        (
+            {"complaint_deduction": "5", "complaint_deduction_cap": "4"},
+            "complaint_deduction_cap",
+            "不能小于",
+        ),
         ({"weight_self": "abc"}, "weight_self", ""),
     ],
 )
@@ -488,6 +497,6 @@ def test_openapi_documents_the_endpoints(app: Any) -> None:
     ):
         assert path in paths, path
     schemas = spec["components"]["schemas"]
-    assert "description" in schemas["Publish"]["properties"]["effective"]
+    assert "description" in schemas["RubricPublish"]["properties"]["effective"]
     assert "description" in schemas["ScoringSettings"]["properties"]["deadline_day"]
     assert set(paths["/api/v1/rubric-versions/{rubric_version_id}"]) >= {"get", "put", "delete"}

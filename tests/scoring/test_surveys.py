@@ -159,6 +159,14 @@ def test_token_links_generated_and_downloaded(world: Any, client_for: Any) -> No
     assert all(t["url"] in html for t in links)
     detail = admin.get(f"/surveys/{survey['id']}").get_data(as_text=True)
     assert "0/3" in detail and "0/2" in detail
+    # a spent link drops off the printable sheet unless all=1 is asked for
+    assert _answer(client_for(None), links[0]["token"], [5] * 6).status_code == 200
+    base = f"/surveys/{survey['id']}/schools/{world.a.id}/links?group=parent"
+    assert links[0]["url"] not in admin.get(base).get_data(as_text=True)
+    assert links[0]["url"] in admin.get(base + "&all=1").get_data(as_text=True)
+    assert (
+        admin.get(f"/surveys/{survey['id']}/schools/{world.a.id}/links?group=x").status_code == 404
+    )
 
 
 def test_link_form_redirects_to_printable_links(world: Any, client_for: Any) -> None:
@@ -500,3 +508,65 @@ def test_survey_pages_render(world: Any, client_for: Any) -> None:
     listing = admin.api("GET", "/api/v1/surveys").get_json()
     assert [s["id"] for s in listing] == [survey["id"]]
     assert re.search(r"2025-2026学年秋季学期", listing[0]["semester"])
+
+
+def test_a_token_spent_meanwhile_is_not_spent_twice(app: Any, world: Any, client_for: Any) -> None:
+    """Two submissions racing with one link both pass the "unused?" check; the conditional
+    UPDATE lets exactly one of them store an answer."""
+    admin = client_for(world.admin1)
+    survey = _open_survey(admin, questions=["一？"])
+    (token,) = _tokens(admin, survey["id"], world.a.id, "parent", 1)
+    with app.app_context(), use_scope(Scope.for_schools(world.d1.id, {world.a.id})):
+        tok = db.session.scalar(select(SurveyToken).where(SurveyToken.token == token))
+        srv = db.session.get(Survey, survey["id"])
+        ss.submit_answer(tok, srv, {"answers": [5]})
+        assert tok.used_at is None  # the racing request's copy still looks unused
+        with pytest.raises(ss.TokenGone):
+            ss.submit_answer(tok, srv, {"answers": [1]})
+        db.session.commit()
+    assert [r.answers for r in _rows(app, SurveyResponse)] == [[5]]
+
+
+def test_answers_reach_the_stored_results(
+    app: Any, world: Any, client_for: Any, drain_jobs: Any
+) -> None:
+    from scoring.models import SchoolMonthResult
+    from scoring.rubrics import ensure_default_rubrics
+
+    with app.app_context(), use_scope(Scope.for_district(world.d1.id)):
+        ensure_default_rubrics()
+        db.session.commit()
+    admin = client_for(world.admin1)
+    survey = _open_survey(admin, questions=["一？", "二？"])
+    first, second = _tokens(admin, survey["id"], world.a.id, "parent", 2)
+    assert _answer(client_for(None), first, [5, 4]).status_code == 200
+    assert _answer(client_for(None), second, [4, 3]).status_code == 200
+    drain_jobs()
+    rows = [
+        r
+        for r in _rows(app, SchoolMonthResult)
+        if r.school_id == world.a.id and r.programme == "overall"
+    ]
+    assert {(r.year, r.month) for r in rows} == {(2025, 9), (2025, 10), (2025, 11)}
+    assert {r.satisfaction for r in rows} == {Decimal("75.00")}
+
+
+def test_survey_form_shows_which_question_is_wrong(world: Any, client_for: Any) -> None:
+    admin = client_for(world.admin1)
+    resp = admin.post(
+        "/surveys/new",
+        data={"title": "评议", "school_year": "2025", "term": "autumn", "questions": "好吗？\n?"},
+    )
+    assert resp.status_code == 422
+    assert "第 2 题" in resp.get_data(as_text=True)
+    dup = admin.post(
+        "/surveys/new",
+        data={
+            "title": "评议",
+            "school_year": "2025",
+            "term": "autumn",
+            "questions": "好吗？\n好吗？",
+        },
+    )
+    assert dup.status_code == 422 and "问题不能重复" in dup.get_data(as_text=True)
+    assert _rows(admin.app, Survey) == []
