@@ -56,7 +56,9 @@ def home() -> Any:
         schools = db.session.scalars(select(School).order_by(School.zone_id, School.name)).all()
         return render_template("home/inspector.html", schools=schools, zones=current_user.zones)
     school = get_or_404(School, current_user.school_id)
-    return render_template("home/school.html", school=school)
+    from scoring.assessments import school_overview
+
+    return render_template("home/school.html", school=school, reminders=school_overview(school))
 
 
 @bp.get("/jobs")

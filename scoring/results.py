@@ -52,7 +52,6 @@ from sqlalchemy import (
     delete,
     func,
     literal,
-    literal_column,
     or_,
     select,
 )
@@ -79,7 +78,7 @@ from scoring.models import SiteVisit as Visit
 from tenants.models import School, utcnow
 from tenants.scope import require_scope
 
-BATCH_SIZE = 500  # school-months per batch: bounds memory, whatever the district's size
+BATCH_SIZE = 1000  # school-months per batch: bounds memory, whatever the district's size
 OVERALL = ProgrammeCode.OVERALL
 AUDIT_ACTION = "result.change"
 
@@ -435,28 +434,36 @@ _SIGNATURE = (RubricIndicator.boarding_only, cast(RubricIndicator.levels, String
 
 
 def _source_columns(points: Any, value: Any) -> list[Any]:
-    """One scan per source: rows of judged and checklist indicators are summed per
-    applicability class; measured indicators and triggered vetoes stay one row each
-    (``special`` holds their code), with their raw points and value."""
+    """What a source is reduced to, per applicability class of its indicators: Σ clamped
+    points per 四好 dimension and how many were scored (judged and checklist kinds), and
+    the rows the sums cannot express — measured indicators (points come from a curve over
+    the value) and triggered vetoes — as one ``code|points|value;…`` string."""
+    aggregated = and_(points.is_not(None), RubricIndicator.kind.in_(_AGGREGATED_KINDS))
+    clamped = _clamped(points)
+    sums = [
+        func.sum(case((and_(aggregated, RubricIndicator.dimension == d), clamped), else_=0))
+        for d in DIMENSIONS
+    ]
     special = case(
         (
             or_(
                 RubricIndicator.kind == "measured",
                 and_(RubricIndicator.kind == "veto", points > 0),
             ),
-            RubricIndicator.code,
+            RubricIndicator.code
+            + "|"
+            + func.coalesce(cast(points, String), "")
+            + "|"
+            + func.coalesce(cast(value, String), ""),
         ),
         else_=None,
-    ).label("special")
-    return [*_SIGNATURE, special, *_sums(points), func.count(), func.sum(points), func.max(value)]
-
-
-def _source_filter(points: Any) -> Any:
-    return or_(
-        and_(points.is_not(None), RubricIndicator.kind.in_(_AGGREGATED_KINDS)),
-        RubricIndicator.kind == "measured",
-        and_(RubricIndicator.kind == "veto", points > 0),
     )
+    return [
+        *_SIGNATURE,
+        *sums,
+        func.sum(case((aggregated, 1), else_=0)),
+        func.aggregate_strings(special, ";"),
+    ]
 
 
 @dataclass
@@ -471,12 +478,17 @@ class _Sums:
 
     def add(self, row: Sequence[Any]) -> None:
         """A row of :func:`_source_columns`."""
-        boarding_only, levels, special = row[0], row[1], row[2]
-        if special is not None:
-            self.special[special] = (_dec(row[8]), _dec(row[9], _MILLI))
-        else:
-            sums = tuple(_dec(v) or _ZERO for v in row[3:7])
-            self.parts.append(((bool(boarding_only), levels), sums, int(row[7])))
+        if row[6]:
+            self.parts.append(
+                ((bool(row[0]), row[1]), tuple(_dec(v) or _ZERO for v in row[2:6]), int(row[6]))
+            )
+        if row[7]:
+            for entry in row[7].split(";"):
+                code, points, value = entry.split("|")
+                self.special[code] = (
+                    _dec(points) if points else None,
+                    _dec(value, _MILLI) if value else None,
+                )
 
 
 def _signature_applies(
@@ -530,6 +542,7 @@ class _Batch:
         return and_(version, RubricIndicator.programme == programme, RubricIndicator.code == code)
 
     def load(self) -> None:
+        """Three queries: the counted self-assessments, their sums, the visits' sums."""
         sids = self.school_ids
         in_batch = (
             SelfAssessment.school_id.in_(sids),
@@ -557,53 +570,56 @@ class _Batch:
                 self._indicator(SelfAssessment.programme, SelfAssessmentItem.indicator_code),
             )
             # The items' own school filter lets the (district, school) index lead the plan.
-            .where(
-                SelfAssessmentItem.school_id.in_(sids),
-                *in_batch,
-                _source_filter(SelfAssessmentItem.points),
-            )
+            .where(SelfAssessmentItem.school_id.in_(sids), *in_batch)
             .group_by(
-                SelfAssessmentItem.assessment_id,
-                RubricIndicator.rubric_version_id,
-                *_SIGNATURE,
-                literal_column("special"),
+                SelfAssessmentItem.assessment_id, RubricIndicator.rubric_version_id, *_SIGNATURE
             )
         ):
             self.self_sums[(r[0], r[1])].add(r[2:])
 
-        in_window = (
-            Visit.school_id.in_(sids),
-            _key_of(Visit).between(self.lo - self.stand_in, self.hi),
-        )
+        # Every visit that scored a programme is a candidate inspector source, whatever it
+        # scored (an outer join: rows the version in force does not know still count).
         seen: dict[int, engine.SiteVisit] = {}
+        pairs: set[tuple[int, str]] = set()
         for r in db.session.execute(
-            select(Visit.id, Visit.school_id, Visit.visited_on, VisitScore.programme)
-            .join(VisitScore, VisitScore.visit_id == Visit.id)
-            .where(*in_window)
-            .distinct()
-        ):
-            visit = seen.get(r[0])
-            if visit is None:
-                visit = seen[r[0]] = engine.SiteVisit(visited_on=r[2], visit_id=r[0])
-            key = month_key(r[2].year, r[2].month)
-            self.visits[(r[1], r[3])].append(_VisitRef(visit, key))
-        for refs in self.visits.values():
-            refs.sort(key=lambda v: (v.visit.visited_on, v.visit.visit_id))
-        for r in db.session.execute(
-            select(VisitScore.visit_id, VisitScore.programme, RubricIndicator.rubric_version_id)
+            select(
+                VisitScore.visit_id,
+                VisitScore.programme,
+                Visit.school_id,
+                Visit.visited_on,
+                RubricIndicator.rubric_version_id,
+            )
             .add_columns(*_source_columns(VisitScore.points, VisitScore.value))
             .join(Visit, Visit.id == VisitScore.visit_id)
-            .join(RubricIndicator, self._indicator(VisitScore.programme, VisitScore.indicator_code))
-            .where(VisitScore.school_id.in_(sids), *in_window, _source_filter(VisitScore.points))
+            .outerjoin(
+                RubricIndicator, self._indicator(VisitScore.programme, VisitScore.indicator_code)
+            )
+            .where(
+                VisitScore.school_id.in_(sids),
+                Visit.school_id.in_(sids),
+                _key_of(Visit).between(self.lo - self.stand_in, self.hi),
+            )
             .group_by(
                 VisitScore.visit_id,
                 VisitScore.programme,
+                Visit.school_id,
+                Visit.visited_on,
                 RubricIndicator.rubric_version_id,
                 *_SIGNATURE,
-                literal_column("special"),
             )
         ):
-            self.visit_sums[(r[0], r[1], r[2])].add(r[3:])
+            visit_id, programme, school_id, visited_on = r[0], r[1], r[2], r[3]
+            if (visit_id, programme) not in pairs:
+                pairs.add((visit_id, programme))
+                visit = seen.get(visit_id)
+                if visit is None:
+                    visit = seen[visit_id] = engine.SiteVisit(visited_on, visit_id=visit_id)
+                key = month_key(visited_on.year, visited_on.month)
+                self.visits[(school_id, programme)].append(_VisitRef(visit, key))
+            if r[4] is not None:
+                self.visit_sums[(visit_id, programme, r[4])].add(r[5:])
+        for refs in self.visits.values():
+            refs.sort(key=lambda v: (v.visit.visited_on, v.visit.visit_id))
 
 
 # --- from sums to results ----------------------------------------------------------------
