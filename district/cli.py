@@ -61,8 +61,11 @@ def init_cli(app: Flask) -> None:
         except ValidationError as err:
             raise click.ClickException(str(err.messages)) from err
         district, _admin = create_district_with_admin(data)
+        # Read before committing: afterwards the expired row would reload with no tenant
+        # scope, which PostgreSQL's row-level security answers with no row at all.
+        code, district_id = district.code, district.id
         commit()
-        click.echo(f"district {district.code} created (id {district.id}); admin {admin_username}")
+        click.echo(f"district {code} created (id {district_id}); admin {admin_username}")
 
     @app.cli.command("demo")
     @click.option("--reset", is_flag=True, help="drop everything first (SQLite only)")

@@ -399,7 +399,7 @@ def _visits(
                     day = today - timedelta(days=1)
                 vetoed = school.id == veto[0] and (year, month) == veto[1]
                 programmes = [p for p in versions if not (boarding_only[p] and not school.boarding)]
-                if rng.random() < 0.25:
+                if rng.random() < 0.25 and not vetoed:
                     programmes = rng.sample(programmes, rng.randint(1, len(programmes)))
                 level = profile.quality + profile.trend * n
                 scores, findings = [], []

@@ -4,14 +4,18 @@
 runs a fixed number of queries per batch, whatever the number of indicators:
 
 1. the rubric catalogue (versions in force, their indicators) once per call;
-2. per batch, the sources summed *in the database*: for each submitted self-assessment
-   and each visit × programme, Σ points clamped to [0, max] per 四好 dimension and per
-   applicability class (boarding-only, school levels). Only the few rows the sums cannot
-   express come back one by one: measured indicators (their points come from a curve
-   over a value) and triggered vetoes;
+2. per batch (1,000 school-months), the sources reduced *in the database*: one GROUP BY
+   over the self-assessment items and one over the visit scores give, per
+   self-assessment and per visit × programme, Σ points clamped to [0, max] per 四好
+   dimension and per applicability class (boarding-only, school levels), and — in the
+   same row, as a ``code|points|value`` list — the few answers the sums cannot express:
+   measured indicators (points from a curve over the value) and triggered vetoes;
+   plus the schools, satisfaction, complaints and the stored rows (about ten queries);
 3. the pure engine (:mod:`scoring.engine`) turns those sums into results: source scores
    rescaled over the applicable indicators, the visit of the month or a stand-in of the
-   last three months (else *unverified*), weights, complaints, veto, stars, inflation;
+   last three months (else *unverified*), weights, complaints, veto, stars, inflation
+   (when a source left indicators unscored, the gap comes from the engine fed the
+   indicators of those programme-months: two more queries for all of them);
 4. one upsert of the rows that changed, one delete of the rows that no longer have a
    result, one insert of ``result.change`` audit entries (a stored score that moved).
 
@@ -422,14 +426,6 @@ def _clamped(points: Any) -> Any:
     )
 
 
-def _sums(points: Any) -> list[Any]:
-    clamped = _clamped(points)
-    return [
-        func.sum(case((RubricIndicator.dimension == d, clamped), else_=literal(0)))
-        for d in DIMENSIONS
-    ]
-
-
 _SIGNATURE = (RubricIndicator.boarding_only, cast(RubricIndicator.levels, String))
 
 
@@ -583,7 +579,7 @@ class _Batch:
         pairs: set[tuple[int, str]] = set()
         for r in db.session.execute(
             select(
-                VisitScore.visit_id,
+                Visit.id,
                 VisitScore.programme,
                 Visit.school_id,
                 Visit.visited_on,
@@ -599,13 +595,9 @@ class _Batch:
                 Visit.school_id.in_(sids),
                 _key_of(Visit).between(self.lo - self.stand_in, self.hi),
             )
+            # school and day depend on the visit's key: grouping by it is enough.
             .group_by(
-                VisitScore.visit_id,
-                VisitScore.programme,
-                Visit.school_id,
-                Visit.visited_on,
-                RubricIndicator.rubric_version_id,
-                *_SIGNATURE,
+                Visit.id, VisitScore.programme, RubricIndicator.rubric_version_id, *_SIGNATURE
             )
         ):
             visit_id, programme, school_id, visited_on = r[0], r[1], r[2], r[3]

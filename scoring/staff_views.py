@@ -425,8 +425,8 @@ def training_attendees(training_id: int) -> Any:
         return redirect(url_for("staff.training_detail", training_id=session.id))
     ids = [int(i) for i in request.form.getlist("staff_ids") if i.isdigit()]
     if not ids:
-        flash(_("请先勾选参训人员"), "error")
-        return redirect(url_for("staff.training_detail", training_id=session.id)), 422
+        report = excel.AttendeeImportReport(errors=[(0, _("请先勾选参训人员"))])
+        return _training_page(session, report), 422
     added = services.add_attendees(session, ids)
     flash(_("已添加 %(n)d 名参训人员", n=added), "success")
     return redirect(url_for("staff.training_detail", training_id=session.id))
@@ -447,6 +447,10 @@ def training_import(training_id: int) -> Any:
             "success",
         )
         return redirect(url_for("staff.training_detail", training_id=session.id))
+    return _training_page(session, report), 422
+
+
+def _training_page(session: TrainingSession, report: excel.AttendeeImportReport) -> str:
     return render_template(
         "staff/training_detail.html",
         session=session,
@@ -455,7 +459,7 @@ def training_import(training_id: int) -> Any:
         picked=[],
         candidates=[],
         report=report,
-    ), 422
+    )
 
 
 @bp.cli.command("staff-compliance")

@@ -489,3 +489,45 @@ def test_only_school_users_and_admin_import_or_export(
     c = client_for(getattr(world, role_user))
     assert c.get("/staff/export.xlsx").status_code == 403
     assert c.get("/staff/import").status_code == 403
+
+
+def test_roster_list_runs_a_fixed_number_of_queries(
+    app: Any, world: Any, client_for: Any, factories: Any
+) -> None:
+    from sqlalchemy import event
+
+    def add(n: int) -> None:
+        for i in range(n):
+            person = _staff(factories, world.a, name=f"员工{i}-{n}")
+            factories._save(
+                Certificate(
+                    district_id=world.d1.id,
+                    school_id=world.a.id,
+                    staff_id=person.id,
+                    kind="健康证",
+                    number=f"JK{i}-{n}",
+                )
+            )
+
+    def count(url: str) -> int:
+        statements: list[str] = []
+
+        def record(_c: Any, _cur: Any, statement: str, *_a: Any) -> None:
+            if statement.lstrip().upper().startswith("SELECT"):
+                statements.append(statement)
+
+        with app.app_context():
+            engine = db.engine
+        event.listen(engine, "before_cursor_execute", record)
+        try:
+            assert head.get(url).status_code == 200
+        finally:
+            event.remove(engine, "before_cursor_execute", record)
+        return len(statements)
+
+    head = client_for(world.head_a)
+    add(2)
+    few = (count("/staff"), count("/api/v1/staff"))
+    assert min(few) >= 3  # the listener does see the queries
+    add(8)
+    assert (count("/staff"), count("/api/v1/staff")) == few
