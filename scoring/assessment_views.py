@@ -1,8 +1,10 @@
-"""Pages and API: scoring periods (考核月份), monthly self-assessment (自评), evidence
-downloads and the submission compliance table (提交情况).
+"""Pages: scoring periods (考核月份), monthly self-assessment (自评), evidence downloads and
+the submission compliance table (提交情况).
 
-Pages live in ``bp`` ("assessments"), the JSON API in ``blp`` (/api/v1). Both call
-the services in :mod:`scoring.periods` and :mod:`scoring.assessments`.
+Pages live in ``bp`` ("assessments"); the JSON API ``blp`` (/api/v1) lives in
+:mod:`scoring.assessment_api` and is re-exported here, the schemas both use in
+:mod:`scoring.assessment_schemas`. Both call the services in :mod:`scoring.periods` and
+:mod:`scoring.assessments`.
 """
 
 from __future__ import annotations
@@ -11,33 +13,86 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
-from flask.views import MethodView
 from flask_babel import gettext as _
 from flask_login import current_user
-from flask_smorest import Blueprint as ApiBlueprint
-from marshmallow import RAISE, Schema, ValidationError, fields, validate
+from marshmallow import ValidationError
 
 from district.errors import Conflict
 from district.exports import xlsx_response
 from district.extensions import db
 from district.nav import register_nav
 from scoring import assessments as svc
-from scoring import evidence as evidence_files
 from scoring import periods
-from scoring.models import Evidence, Period, SelfAssessment
+from scoring.assessment_api import (
+    ADMIN,
+    DISTRICT_READERS,
+    SCHOOL_USERS,
+    AssessmentEvidence,
+    AssessmentItem,
+    AssessmentReturn,
+    Assessments,
+    AssessmentSubmit,
+    Compliance,
+    EvidenceFile,
+    PeriodClose,
+    PeriodReopen,
+    Periods,
+    acting_user,
+    blp,
+    my_school,
+    send_evidence,
+)
+from scoring.assessment_schemas import (
+    AssessmentDetailSchema,
+    AssessmentItemSchema,
+    AssessmentListArgsSchema,
+    AssessmentReturnSchema,
+    AssessmentSaveSchema,
+    AssessmentSchema,
+    AssessmentStartSchema,
+    AssessmentSubmitSchema,
+    EvidenceFileSchema,
+    PeriodSchema,
+    SubmissionComplianceArgsSchema,
+    SubmissionComplianceSchema,
+)
+from scoring.models import Period, SelfAssessment
 from scoring.rubric_data import KINDS, MEASURES, PROGRAMMES
 from tenants.auth import ANY_TENANT_USER, DISTRICT_STAFF, roles_required
-from tenants.models import Role, School
+from tenants.models import Role
 from tenants.services import get_or_404
 
-bp = Blueprint("assessments", __name__)
-blp = ApiBlueprint(
-    "api_assessments", __name__, url_prefix="/api/v1", description="考核月份、自评与佐证材料"
-)
+__all__ = [
+    "ADMIN",
+    "DISTRICT_READERS",
+    "SCHOOL_USERS",
+    "AssessmentDetailSchema",
+    "AssessmentEvidence",
+    "AssessmentItem",
+    "AssessmentItemSchema",
+    "AssessmentListArgsSchema",
+    "AssessmentReturn",
+    "AssessmentReturnSchema",
+    "AssessmentSaveSchema",
+    "AssessmentSchema",
+    "AssessmentStartSchema",
+    "AssessmentSubmit",
+    "AssessmentSubmitSchema",
+    "Assessments",
+    "Compliance",
+    "EvidenceFile",
+    "EvidenceFileSchema",
+    "PeriodClose",
+    "PeriodReopen",
+    "PeriodSchema",
+    "Periods",
+    "SubmissionComplianceArgsSchema",
+    "SubmissionComplianceSchema",
+    "blp",
+    "bp",
+]
 
-ADMIN = (Role.DISTRICT_ADMIN,)
-SCHOOL_USERS = Role.SCHOOL_ROLES
-DISTRICT_READERS = (*DISTRICT_STAFF, Role.INSPECTOR)
+bp = Blueprint("assessments", __name__)
 
 
 @bp.context_processor
@@ -54,240 +109,14 @@ register_nav("考核月份", "assessments.periods_page", DISTRICT_STAFF, order=2
 register_nav("提交情况", "assessments.compliance_page", DISTRICT_READERS, order=22)
 
 
-# --- schemas (one set for pages and API) ---------------------------------------------------
-
-_REQUIRED = {"required": "必填"}
-
-
-class _Strict(Schema):
-    class Meta:
-        unknown = RAISE
-
-
-class PeriodSchema(_Strict):
-    id = fields.Int(dump_only=True)
-    year = fields.Int(required=True, validate=validate.Range(2000, 2100), error_messages=_REQUIRED)
-    month = fields.Int(required=True, validate=validate.Range(1, 12), error_messages=_REQUIRED)
-    deadline = fields.Date(allow_none=True, load_default=None)
-    status = fields.Str(dump_only=True)
-    closed_at = fields.DateTime(dump_only=True)
-    closed_by = fields.Int(dump_only=True)
-    lock_message = fields.Method("_lock_message", dump_only=True)
-
-    def _lock_message(self, period: Period) -> str | None:
-        return periods.lock_explanation(period) or None
-
-
-class AssessmentListArgsSchema(Schema):
-    year = fields.Int(validate=validate.Range(2000, 2100))
-    month = fields.Int(validate=validate.Range(1, 12))
-    programme = fields.Str(validate=validate.Length(max=32))
-
-
-class SubmissionComplianceArgsSchema(Schema):
-    year = fields.Int(required=True, validate=validate.Range(2000, 2100))
-    month = fields.Int(required=True, validate=validate.Range(1, 12))
-
-
-class AssessmentStartSchema(_Strict):
-    year = fields.Int(required=True, validate=validate.Range(2000, 2100), error_messages=_REQUIRED)
-    month = fields.Int(required=True, validate=validate.Range(1, 12), error_messages=_REQUIRED)
-    programme = fields.Str(
-        required=True, validate=validate.Length(min=1, max=32), error_messages=_REQUIRED
-    )
-    school_id = fields.Int(load_only=True)
-
-
-class AssessmentSaveSchema(_Strict):
-    version = fields.Int(required=True, error_messages=_REQUIRED)
-    items = fields.List(fields.Dict(), required=True, error_messages=_REQUIRED)
-
-
-class AssessmentSubmitSchema(_Strict):
-    version = fields.Int()
-
-
-class AssessmentReturnSchema(_Strict):
-    reason = fields.Str(
-        required=True, validate=validate.Length(min=1, max=500), error_messages=_REQUIRED
-    )
-
-
-class EvidenceFileSchema(Schema):
-    id = fields.Int()
-    owner_type = fields.Str()
-    owner_id = fields.Int()
-    filename = fields.Str()
-    content_type = fields.Str()
-    size = fields.Int()
-    sha256 = fields.Str()
-    created_at = fields.DateTime()
-    url = fields.Method("_url")
-
-    def _url(self, row: Evidence) -> str:
-        return url_for("api_assessments.EvidenceFile", evidence_id=row.id)
-
-
-class AssessmentSchema(Schema):
-    id = fields.Int()
-    school_id = fields.Int()
-    year = fields.Int()
-    month = fields.Int()
-    programme = fields.Str()
-    programme_name = fields.Method("_programme_name")
-    rubric_version_id = fields.Int()
-    status = fields.Str()
-    state = fields.Method("_state")
-    state_label = fields.Method("_state_label")
-    submitted_at = fields.DateTime()
-    submitted_by = fields.Int()
-    late = fields.Bool()
-    return_reason = fields.Str()
-    score = fields.Decimal(places=2, as_string=True)
-    version = fields.Int()
-    updated_at = fields.DateTime()
-
-    def _programme_name(self, a: SelfAssessment) -> str:
-        return svc.programme_name(a.programme)
-
-    def _state(self, a: SelfAssessment) -> str:
-        return svc.state_of(a)
-
-    def _state_label(self, a: SelfAssessment) -> str:
-        return svc.STATE_LABELS[svc.state_of(a)]
-
-
-class AssessmentItemSchema(Schema):
-    code = fields.Str()
-    name = fields.Str()
-    category = fields.Str()
-    kind = fields.Str()
-    dimension = fields.Str()
-    max_points = fields.Decimal(places=2, as_string=True)
-    guidance = fields.Str()
-    evidence_required = fields.Bool()
-    needs_evidence = fields.Bool()
-    measure = fields.Str(allow_none=True)
-    ratio = fields.Bool()
-    checklist = fields.List(fields.Dict())
-    points = fields.Decimal(places=2, as_string=True, allow_none=True)
-    value = fields.Decimal(as_string=True, allow_none=True)
-    derived_value = fields.Decimal(as_string=True, allow_none=True)
-    checked = fields.List(fields.Int())
-    veto = fields.Bool(allow_none=True)
-    note = fields.Str(allow_none=True)
-    evidence = fields.List(fields.Nested(EvidenceFileSchema))
-
-
-class AssessmentDetailSchema(AssessmentSchema):
-    school_name = fields.Str()
-    editable = fields.Bool()
-    block_reason = fields.Str(allow_none=True)
-    problems = fields.Dict(keys=fields.Str(), values=fields.List(fields.Str()))
-    items = fields.List(fields.Nested(AssessmentItemSchema))
-
-
-class SubmissionComplianceSchema(Schema):
-    year = fields.Int()
-    month = fields.Int()
-    deadline = fields.Date(allow_none=True)
-    period_status = fields.Str(allow_none=True)
-    overdue = fields.Bool()
-    programmes = fields.List(fields.Dict())
-    schools = fields.List(fields.Dict())
-    counts = fields.Dict()
-    missing = fields.Int()
-
-
-class _Detail:
-    """A self-assessment plus what the detail answer adds (school, items, problems)."""
-
-    def __init__(self, form: svc.AssessmentForm) -> None:
-        self._assessment = form.assessment
-        self.school_name = form.school.name
-        self.editable = form.editable
-        self.block_reason = form.block_reason
-        self.problems = svc.submission_problems(form)
-        self.items = [
-            {
-                "code": r.code,
-                "name": r.indicator.name,
-                "category": r.indicator.category_name,
-                "kind": r.kind,
-                "dimension": r.indicator.dimension,
-                "max_points": r.indicator.max_points,
-                "guidance": r.indicator.guidance,
-                "evidence_required": r.indicator.evidence_required,
-                "needs_evidence": r.needs_evidence,
-                "measure": r.indicator.measure,
-                "ratio": r.ratio,
-                "checklist": r.indicator.checklist or [],
-                "points": r.points,
-                "value": r.value if r.kind == "measured" else None,
-                "derived_value": r.derived,
-                "checked": r.checked,
-                "veto": r.veto,
-                "note": r.item.note if r.item else None,
-                "evidence": r.files,
-            }
-            for r in form.rows
-        ]
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._assessment, name)
-
-
-def _detail(form: svc.AssessmentForm) -> _Detail:
-    return _Detail(form)
-
-
-def _compliance_data(table: svc.ComplianceTable) -> dict[str, Any]:
-    return {
-        "year": table.year,
-        "month": table.month,
-        "deadline": table.period.deadline if table.period else None,
-        "period_status": table.period.status if table.period else None,
-        "overdue": table.overdue,
-        "programmes": [{"code": c, "name": n} for c, n in table.programmes],
-        "schools": [
-            {
-                "school_id": school.id,
-                "code": school.code,
-                "name": school.name,
-                "zone": school.zone.name if school.zone else None,
-                "cells": {
-                    code: None
-                    if cell is None
-                    else {
-                        "state": cell.state,
-                        "label": cell.label,
-                        "missing": cell.missing,
-                        "assessment_id": cell.assessment_id,
-                    }
-                    for code, cell in cells.items()
-                },
-            }
-            for school, cells in table.rows
-        ],
-        "counts": table.counts(),
-        "missing": table.missing,
-    }
-
-
-def _my_school() -> School:
-    return get_or_404(School, current_user.school_id)
-
-
-def _user() -> Any:
-    return current_user._get_current_object()  # type: ignore[attr-defined]
-
-
 def _default_month() -> tuple[int, int]:
     latest = periods.list_periods()
     if latest:
         return latest[0].year, latest[0].month
     today = periods.local_today()
     return today.year, today.month
+
+
 
 
 # --- pages: periods ---------------------------------------------------------------------------
@@ -364,7 +193,7 @@ def period_reopen(period_id: int) -> Any:
 def overview() -> Any:
     """A school's months to do (with reminders); for the district a filtered list."""
     if current_user.role in SCHOOL_USERS:
-        school = _my_school()
+        school = my_school()
         return render_template(
             "assessments/school_overview.html",
             school=school,
@@ -393,12 +222,12 @@ def overview() -> Any:
 @bp.post("/self-assessments/start")
 @roles_required(*SCHOOL_USERS)
 def start() -> Any:
-    school = _my_school()
+    school = my_school()
     try:
         data = AssessmentStartSchema().load(
             {k: v for k, v in request.form.items() if k != "csrf_token" and v.strip()}
         )
-        assessment = svc.start(school, data["year"], data["month"], data["programme"], _user())
+        assessment = svc.start(school, data["year"], data["month"], data["programme"], acting_user())
     except ValidationError as err:
         messages = err.messages if isinstance(err.messages, dict) else {"_": err.messages}
         flash(_("无法开始自评：%(m)s", m=_flatten(messages)), "error")
@@ -500,11 +329,11 @@ def form(assessment_id: int) -> Any:
     except ValueError:
         version = -1  # a form without its version is treated as stale
     try:
-        svc.save_draft(assessment, _form_items(loaded), version, _user())
+        svc.save_draft(assessment, _form_items(loaded), version, acting_user())
         for row in loaded.rows:
             upload = request.files.get(f"f_{row.code}")
             if upload is not None and upload.filename:
-                svc.add_evidence(assessment, row.code, upload, _user())
+                svc.add_evidence(assessment, row.code, upload, acting_user())
     except Conflict as err:
         db.session.rollback()
         fresh = svc.load_form(get_or_404(SelfAssessment, assessment_id))
@@ -538,7 +367,7 @@ def form(assessment_id: int) -> Any:
         flash(_("草稿已保存。自评须由校长提交，后勤主任不能提交。"), "info")
         return redirect(url_for("assessments.form", assessment_id=assessment.id))
     try:
-        svc.submit(assessment, _user())
+        svc.submit(assessment, acting_user())
     except ValidationError as err:
         # The draft is saved (200, so the request commits); the problems are listed inline.
         problems = err.messages.get("items", {}) if isinstance(err.messages, dict) else {}
@@ -552,28 +381,27 @@ def form(assessment_id: int) -> Any:
     return redirect(url_for("assessments.form", assessment_id=assessment.id))
 
 
+def _refused(assessment_id: int, status: int, message: str) -> Any:
+    """Nothing was saved: the form again, as it is now, with why."""
+    db.session.rollback()
+    return _render_form(
+        svc.load_form(get_or_404(SelfAssessment, assessment_id)), status, message=message
+    )
+
+
 @bp.post("/self-assessments/<int:assessment_id>/evidence")
 @roles_required(*SCHOOL_USERS)
 def evidence_upload(assessment_id: int) -> Any:
     assessment = get_or_404(SelfAssessment, assessment_id)
     try:
         svc.add_evidence(
-            assessment, request.form.get("code", ""), request.files.get("file"), _user()
+            assessment, request.form.get("code", ""), request.files.get("file"), acting_user()
         )
     except ValidationError as err:
-        db.session.rollback()
-        return _render_form(
-            svc.load_form(get_or_404(SelfAssessment, assessment_id)),
-            422,
-            message=_("上传失败：%(m)s", m=_flatten(err.messages)),
-        )
+        return _refused(assessment_id, 422, _("上传失败：%(m)s", m=_flatten(err.messages)))
     except Conflict as err:
-        db.session.rollback()
-        return _render_form(
-            svc.load_form(get_or_404(SelfAssessment, assessment_id)),
-            409,
-            message=getattr(err, "data", {}).get("message") or _("上传失败"),
-        )
+        message = getattr(err, "data", {}).get("message") or _("上传失败")
+        return _refused(assessment_id, 409, message)
     flash(_("佐证材料已上传"), "success")
     return redirect(url_for("assessments.form", assessment_id=assessment.id))
 
@@ -583,21 +411,11 @@ def evidence_upload(assessment_id: int) -> Any:
 def return_page(assessment_id: int) -> Any:
     assessment = get_or_404(SelfAssessment, assessment_id)
     try:
-        svc.return_assessment(assessment, request.form.get("reason", ""), _user())
+        svc.return_assessment(assessment, request.form.get("reason", ""), acting_user())
     except ValidationError as err:
-        db.session.rollback()
-        return _render_form(
-            svc.load_form(get_or_404(SelfAssessment, assessment_id)),
-            422,
-            message=_flatten(err.messages),
-        )
+        return _refused(assessment_id, 422, _flatten(err.messages))
     except Conflict as err:
-        db.session.rollback()
-        return _render_form(
-            svc.load_form(get_or_404(SelfAssessment, assessment_id)),
-            409,
-            message=getattr(err, "data", {}).get("message") or _("无法退回"),
-        )
+        return _refused(assessment_id, 409, getattr(err, "data", {}).get("message") or _("无法退回"))
     flash(_("已退回学校修改"), "success")
     return redirect(url_for("assessments.form", assessment_id=assessment.id))
 
@@ -606,15 +424,8 @@ def return_page(assessment_id: int) -> Any:
 @roles_required(*ANY_TENANT_USER)
 def evidence_file(evidence_id: int) -> Any:
     """Download any evidence file (self-assessment, visit, finding) the caller may see."""
-    return _send_evidence(evidence_id)
+    return send_evidence(evidence_id)
 
-
-def _send_evidence(evidence_id: int) -> Any:
-    row = get_or_404(Evidence, evidence_id)
-    try:
-        return evidence_files.send(row)
-    except FileNotFoundError:
-        abort(404)
 
 
 @bp.get("/compliance")
@@ -637,141 +448,3 @@ def compliance_page() -> Any:
         periods=periods.list_periods(),
     )
 
-
-# --- API -------------------------------------------------------------------------------------
-
-
-@blp.route("/periods")
-class Periods(MethodView):
-    @roles_required(*ANY_TENANT_USER)
-    @blp.response(200, PeriodSchema(many=True))
-    def get(self) -> Any:
-        """Scoring months (考核月份) of the district, newest first."""
-        return periods.list_periods()
-
-    @roles_required(*ADMIN)
-    @blp.arguments(PeriodSchema)
-    @blp.response(201, PeriodSchema)
-    def post(self, data: dict[str, Any]) -> Any:
-        """Open a month for self-assessment; deadline defaults to the 5th of the next month."""
-        return periods.open_period(data["year"], data["month"], data.get("deadline"))
-
-
-@blp.route("/periods/<int:period_id>/close")
-class PeriodClose(MethodView):
-    @roles_required(*ADMIN)
-    @blp.response(200, PeriodSchema)
-    def post(self, period_id: int) -> Any:
-        """Close a month: all its self-assessments lock."""
-        return periods.close_period(get_or_404(Period, period_id), current_user.id)
-
-
-@blp.route("/periods/<int:period_id>/reopen")
-class PeriodReopen(MethodView):
-    @roles_required(*ADMIN)
-    @blp.response(200, PeriodSchema)
-    def post(self, period_id: int) -> Any:
-        """Reopen a closed month: its self-assessments unlock."""
-        return periods.reopen_period(get_or_404(Period, period_id), current_user.id)
-
-
-@blp.route("/self-assessments")
-class Assessments(MethodView):
-    @roles_required(*ANY_TENANT_USER)
-    @blp.arguments(AssessmentListArgsSchema, location="query")
-    @blp.response(200, AssessmentSchema(many=True))
-    def get(self, args: dict[str, Any]) -> Any:
-        """Self-assessments you may see (a school: its own)."""
-        rows = svc.list_assessments(args.get("year"), args.get("month"), args.get("programme"))
-        return [a for a, _school in rows]
-
-    @roles_required(*SCHOOL_USERS)
-    @blp.arguments(AssessmentStartSchema)
-    @blp.response(201, AssessmentDetailSchema)
-    def post(self, data: dict[str, Any]) -> Any:
-        """Start your school's self-assessment of a programme for an open month.
-
-        Only school users create self-assessments, for their own school."""
-        if data.get("school_id") not in (None, current_user.school_id):
-            raise ValidationError({"school_id": [_("只能为本校开始自评")]})
-        assessment = svc.start(
-            _my_school(), data["year"], data["month"], data["programme"], _user()
-        )
-        return _detail(svc.load_form(assessment))
-
-
-@blp.route("/self-assessments/<int:assessment_id>")
-class AssessmentItem(MethodView):
-    @roles_required(*ANY_TENANT_USER)
-    @blp.response(200, AssessmentDetailSchema)
-    def get(self, assessment_id: int) -> Any:
-        """One self-assessment with its applicable indicators and what was entered."""
-        return _detail(svc.load_form(get_or_404(SelfAssessment, assessment_id)))
-
-    @roles_required(*SCHOOL_USERS)
-    @blp.arguments(AssessmentSaveSchema)
-    @blp.response(200, AssessmentDetailSchema)
-    def put(self, data: dict[str, Any], assessment_id: int) -> Any:
-        """Save draft items. ``version`` must be the one you read (409 when stale).
-
-        Item: ``{"code", "points"}`` (judged), ``{"code", "checked": [0, 2]}`` (checklist),
-        ``{"code", "value"}`` (measured; shares as 0–1), ``{"code", "veto": false}``;
-        optional ``note``. Items not listed stay as they are."""
-        assessment = get_or_404(SelfAssessment, assessment_id)
-        svc.save_draft(assessment, data["items"], data["version"], _user())
-        return _detail(svc.load_form(assessment))
-
-
-@blp.route("/self-assessments/<int:assessment_id>/submit")
-class AssessmentSubmit(MethodView):
-    @roles_required(*SCHOOL_USERS)
-    @blp.arguments(AssessmentSubmitSchema)
-    @blp.response(200, AssessmentDetailSchema)
-    def post(self, data: dict[str, Any], assessment_id: int) -> Any:
-        """Submit (school head only); refused per indicator when points or evidence miss."""
-        assessment = get_or_404(SelfAssessment, assessment_id)
-        svc.submit(assessment, _user(), data.get("version"))
-        return _detail(svc.load_form(assessment))
-
-
-@blp.route("/self-assessments/<int:assessment_id>/return")
-class AssessmentReturn(MethodView):
-    @roles_required(*ADMIN)
-    @blp.arguments(AssessmentReturnSchema)
-    @blp.response(200, AssessmentDetailSchema)
-    def post(self, data: dict[str, Any], assessment_id: int) -> Any:
-        """Return a submission to the school for correction, with a reason (退回)."""
-        assessment = get_or_404(SelfAssessment, assessment_id)
-        svc.return_assessment(assessment, data["reason"], _user())
-        return _detail(svc.load_form(assessment))
-
-
-@blp.route("/self-assessments/<int:assessment_id>/evidence")
-class AssessmentEvidence(MethodView):
-    @roles_required(*SCHOOL_USERS)
-    @blp.response(201, EvidenceFileSchema)
-    def post(self, assessment_id: int) -> Any:
-        """Upload evidence (multipart: ``code`` = indicator code, ``file``; JPEG/PNG/GIF/WebP/PDF ≤ 8 MB)."""
-        assessment = get_or_404(SelfAssessment, assessment_id)
-        return svc.add_evidence(
-            assessment, request.form.get("code", ""), request.files.get("file"), _user()
-        )
-
-
-@blp.route("/evidence/<int:evidence_id>")
-class EvidenceFile(MethodView):
-    @roles_required(*ANY_TENANT_USER)
-    @blp.response(200)
-    def get(self, evidence_id: int) -> Any:
-        """Download an evidence file (any kind: self-assessment, visit, finding) in your scope."""
-        return _send_evidence(evidence_id)
-
-
-@blp.route("/compliance")
-class Compliance(MethodView):
-    @roles_required(*DISTRICT_READERS)
-    @blp.arguments(SubmissionComplianceArgsSchema, location="query")
-    @blp.response(200, SubmissionComplianceSchema)
-    def get(self, args: dict[str, Any]) -> Any:
-        """Submission compliance (提交情况) of a month: school × programme → state."""
-        return _compliance_data(svc.compliance(args["year"], args["month"]))

@@ -1,4 +1,4 @@
-"""Satisfaction surveys (民主评议): semesters, tokenised links, anonymous answers, results.
+"""Satisfaction surveys (民主评议): semesters, tokenised links, anonymous answers.
 
 A district opens one survey per semester; each school hands out one-use links per
 respondent group (家长 parents, 学生 students, 教师 teachers). An answer is stored
@@ -6,46 +6,107 @@ without any link to the token that allowed it, with its day only, and the token 
 spent in the same transaction. The satisfaction source of a school-month is
 :func:`satisfaction_for` of the semester the month belongs to.
 
-Services flush, never commit; the request commits once.
+Groups, terms, questions and the schemas live in :mod:`scoring.survey_schemas`, results
+and satisfaction in :mod:`scoring.survey_results`; their public names stay importable
+from here. Services flush, never commit; the request commits once.
 """
 
 from __future__ import annotations
 
 import secrets
-from collections.abc import Iterable
-from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from flask import current_app, has_app_context
-from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
-from sqlalchemy import func, select, update
+from marshmallow import ValidationError
+from sqlalchemy import select, update
 
 from district import audit
 from district.extensions import db
-from scoring.engine import Month, Semester, satisfaction_score, semester_of
+from scoring.engine import Month, Semester, semester_of
 from scoring.models import Survey, SurveyResponse, SurveyToken
 from scoring.settings import scoring_rules
+from scoring.survey_results import (
+    GroupTally,
+    SchoolResult,
+    SchoolTally,
+    group_means,
+    recent_comments,
+    results,
+    results_payload,
+    satisfaction_for,
+    satisfaction_for_month,
+    satisfaction_for_schools,
+    survey_for,
+    token_counts,
+)
+from scoring.survey_schemas import (
+    DEFAULT_QUESTIONS,
+    GROUP_LABELS,
+    GROUPS,
+    MAX_TOKENS_PER_REQUEST,
+    SCALE_LABELS,
+    TERM_LABELS,
+    TERMS,
+    SurveyAnswerSchema,
+    SurveyGroupResultSchema,
+    SurveyResultsSchema,
+    SurveySchema,
+    SurveySchoolResultSchema,
+    SurveyTokenRequestSchema,
+    SurveyTokenSchema,
+    semester_label,
+)
 from tenants.models import School, utcnow
 from tenants.scope import require_scope
 
-GROUPS: tuple[str, ...] = ("parent", "student", "teacher")
-GROUP_LABELS = {"parent": "家长", "student": "学生", "teacher": "教师"}
-TERMS: tuple[str, ...] = ("autumn", "spring")
-TERM_LABELS = {"autumn": "秋季学期", "spring": "春季学期"}
-SCALE_LABELS = {1: "很不满意", 2: "不满意", 3: "一般", 4: "满意", 5: "很满意"}
+__all__ = [
+    "DEFAULT_QUESTIONS",
+    "GROUPS",
+    "GROUP_LABELS",
+    "MAX_TOKENS_PER_REQUEST",
+    "RECOMPUTE_DEBOUNCE",
+    "RECOMPUTE_FUNC",
+    "SCALE_LABELS",
+    "TERMS",
+    "TERM_LABELS",
+    "GroupTally",
+    "SchoolResult",
+    "SchoolTally",
+    "SurveyAnswerSchema",
+    "SurveyGroupResultSchema",
+    "SurveyResultsSchema",
+    "SurveySchema",
+    "SurveySchoolResultSchema",
+    "SurveyTokenRequestSchema",
+    "SurveyTokenSchema",
+    "TokenGone",
+    "check_answerable",
+    "close_survey",
+    "create_survey",
+    "current_semester",
+    "group_means",
+    "issue_tokens",
+    "list_surveys",
+    "local_now",
+    "local_today",
+    "recent_comments",
+    "request_semester_recompute",
+    "results",
+    "results_payload",
+    "satisfaction_for",
+    "satisfaction_for_month",
+    "satisfaction_for_schools",
+    "semester_label",
+    "semester_months_until",
+    "submit_answer",
+    "survey_for",
+    "token_counts",
+    "tokens_of",
+]
 
-DEFAULT_QUESTIONS: tuple[str, ...] = (
-    "您对学校食堂饭菜的质量、营养和卫生满意吗？",
-    "您对食堂的价格公示、服务态度和就餐秩序满意吗？",
-    "您对校园超市商品的质量、价格和明码标价满意吗？",
-    "您对学生宿舍（或午休场所）的条件、卫生和管理满意吗？",
-    "您对校园绿化美化和环境卫生满意吗？",
-    "您对学校后勤服务的总体情况满意吗？",
-)
-MAX_TOKENS_PER_REQUEST = 1000
 # A recompute job still waiting in the queue already covers a new answer; one older
 # than this may be stuck (lost on a crash), so a fresh one is enqueued instead.
 RECOMPUTE_DEBOUNCE = timedelta(minutes=10)
@@ -74,91 +135,6 @@ def current_semester(today: date | None = None) -> Semester:
     return semester_of(today.year, today.month) or Semester(today.year, "autumn")
 
 
-def semester_label(school_year: int, term: str) -> str:
-    return f"{school_year}-{school_year + 1}学年{TERM_LABELS.get(term, term)}"
-
-
-# --- schemas (pages and API share them) --------------------------------------------
-
-
-class _Strict(Schema):
-    class Meta:
-        unknown = RAISE
-
-
-class SurveySchema(_Strict):
-    id = fields.Int(dump_only=True)
-    title = fields.Str(required=True, validate=validate.Length(min=1, max=200))
-    school_year = fields.Int(required=True, validate=validate.Range(min=2000, max=2100))
-    term = fields.Str(required=True, validate=validate.OneOf(TERMS))
-    questions = fields.List(
-        fields.Str(validate=validate.Length(min=2, max=200)),
-        load_default=lambda: list(DEFAULT_QUESTIONS),
-        validate=validate.Length(min=1, max=30, error="问题数量应为 1–30 个"),
-    )
-    status = fields.Str(dump_only=True)
-    created_at = fields.DateTime(dump_only=True)
-    semester = fields.Method("_semester", dump_only=True)
-
-    def _semester(self, survey: Any) -> str:
-        return semester_label(survey.school_year, survey.term)
-
-    @validates_schema
-    def _distinct(self, data: dict, **_kw: Any) -> None:
-        questions = [q.strip() for q in data.get("questions") or []]
-        if len(set(questions)) != len(questions):
-            raise ValidationError("问题不能重复", "questions")
-
-
-class SurveyTokenRequestSchema(_Strict):
-    school_id = fields.Int(required=True)
-    group = fields.Str(required=True, validate=validate.OneOf(GROUPS))
-    count = fields.Int(
-        required=True,
-        validate=validate.Range(
-            min=1, max=MAX_TOKENS_PER_REQUEST, error=f"数量应为 1–{MAX_TOKENS_PER_REQUEST}"
-        ),
-    )
-
-
-class SurveyTokenSchema(Schema):
-    group = fields.Str()
-    token = fields.Str()
-    url = fields.Str()
-    used = fields.Bool()
-
-
-class SurveyAnswerSchema(_Strict):
-    answers = fields.List(
-        fields.Int(
-            strict=False, validate=validate.Range(min=1, max=5, error="请选择 1–5 之间的分值")
-        ),
-        required=True,
-    )
-    comment = fields.Str(allow_none=True, validate=validate.Length(max=500))
-
-
-class SurveyGroupResultSchema(Schema):
-    responses = fields.Int()
-    mean = fields.Decimal(as_string=True, places=2, allow_none=True)
-    score = fields.Decimal(as_string=True, places=2, allow_none=True)
-
-
-class SurveySchoolResultSchema(Schema):
-    school_id = fields.Int()
-    school_name = fields.Str()
-    groups = fields.Dict(keys=fields.Str(), values=fields.Nested(SurveyGroupResultSchema))
-    responses = fields.Int()
-    satisfaction = fields.Decimal(as_string=True, places=2, allow_none=True)
-
-
-class SurveyResultsSchema(Schema):
-    survey_id = fields.Int()
-    school_year = fields.Int()
-    term = fields.Str()
-    status = fields.Str()
-    schools = fields.List(fields.Nested(SurveySchoolResultSchema))
-
 
 # --- surveys --------------------------------------------------------------------------
 
@@ -168,13 +144,6 @@ def list_surveys() -> list[Survey]:
         db.session.scalars(
             select(Survey).order_by(Survey.school_year.desc(), Survey.term.desc(), Survey.id)
         )
-    )
-
-
-def survey_for(school_year: int, term: str) -> Survey | None:
-    """The current district's survey of a semester (at most one)."""
-    return db.session.scalar(
-        select(Survey).where(Survey.school_year == school_year, Survey.term == term)
     )
 
 
@@ -245,20 +214,6 @@ def tokens_of(survey: Survey, school_id: int, group: str | None = None) -> list[
     return list(db.session.scalars(stmt.order_by(SurveyToken.group, SurveyToken.id)))
 
 
-def token_counts(survey: Survey) -> dict[tuple[int, str], tuple[int, int]]:
-    """(school_id, group) -> (issued, used) for the schools the caller may see."""
-    rows = db.session.execute(
-        select(
-            SurveyToken.school_id,
-            SurveyToken.group,
-            func.count(SurveyToken.id),
-            func.count(SurveyToken.used_at),
-        )
-        .where(SurveyToken.survey_id == survey.id)
-        .group_by(SurveyToken.school_id, SurveyToken.group)
-    ).all()
-    return {(s, g): (int(n), int(u)) for s, g, n, u in rows}
-
 
 # --- answers --------------------------------------------------------------------------
 
@@ -312,177 +267,6 @@ def submit_answer(token: SurveyToken, survey: Survey, data: dict[str, Any]) -> S
     db.session.flush()
     request_semester_recompute(token.school_id, survey, today=today)
     return response
-
-
-# --- satisfaction -----------------------------------------------------------------------
-
-
-@dataclass
-class GroupTally:
-    responses: int = 0
-    answers: int = 0
-    total: int = 0
-
-    @property
-    def mean(self) -> Decimal | None:
-        """Mean answer on the 1–5 scale, in full precision."""
-        if not self.answers:
-            return None
-        return Decimal(self.total) / Decimal(self.answers)
-
-
-@dataclass
-class SchoolTally:
-    school_id: int
-    groups: dict[str, GroupTally] = field(default_factory=dict)
-
-    @property
-    def responses(self) -> int:
-        return sum(g.responses for g in self.groups.values())
-
-    def means(self) -> dict[str, Decimal]:
-        return {g: t.mean for g, t in self.groups.items() if t.mean is not None}
-
-
-def _tally(survey_id: int, school_ids: Iterable[int] | None = None) -> dict[int, SchoolTally]:
-    """Count answers per school and group. Exact: the mean of every single answer given
-    (every response answers every question), never an average of rounded means."""
-    stmt = select(SurveyResponse.school_id, SurveyResponse.group, SurveyResponse.answers).where(
-        SurveyResponse.survey_id == survey_id
-    )
-    if school_ids is not None:
-        stmt = stmt.where(SurveyResponse.school_id.in_(sorted(set(school_ids))))
-    out: dict[int, SchoolTally] = {}
-    for school_id, group, answers in db.session.execute(stmt):
-        tally = out.setdefault(school_id, SchoolTally(school_id))
-        g = tally.groups.setdefault(group, GroupTally())
-        values = [int(a) for a in answers or []]
-        g.responses += 1
-        g.answers += len(values)
-        g.total += sum(values)
-    return out
-
-
-def group_means(school_id: int, school_year: int, term: str) -> dict[str, Decimal]:
-    """Each respondent group's mean answer (1–5) of a school in a semester; groups with
-    no answer are absent."""
-    survey = survey_for(school_year, term)
-    if survey is None:
-        return {}
-    tally = _tally(survey.id, [school_id]).get(school_id)
-    return tally.means() if tally is not None else {}
-
-
-def satisfaction_for(school_id: int, school_year: int, term: str) -> Decimal | None:
-    """Satisfaction (民主评议) 0–100 of a school for a semester, full precision; None when
-    nobody answered. Each group's mean → (mean − 1) ÷ 4 × 100, groups averaged equally."""
-    means = group_means(school_id, school_year, term)
-    return satisfaction_score(means, scoring_rules()) if means else None
-
-
-def satisfaction_for_schools(
-    school_ids: Iterable[int], school_year: int, term: str
-) -> dict[int, Decimal | None]:
-    """:func:`satisfaction_for` of many schools in one query (for recomputing a period)."""
-    ids = sorted(set(school_ids))
-    survey = survey_for(school_year, term)
-    tallies = _tally(survey.id, ids) if survey is not None else {}
-    rules = scoring_rules()
-    out: dict[int, Decimal | None] = {}
-    for sid in ids:
-        means = tallies[sid].means() if sid in tallies else {}
-        out[sid] = satisfaction_score(means, rules) if means else None
-    return out
-
-
-def satisfaction_for_month(school_id: int, year: int, month: int) -> Decimal | None:
-    """Satisfaction that applies to a school-month (None in the summer break)."""
-    rules = scoring_rules()
-    semester = semester_of(year, month, rules)
-    if semester is None:
-        return None
-    return satisfaction_for(school_id, semester.school_year, semester.term)
-
-
-@dataclass
-class SchoolResult:
-    school: School
-    tally: SchoolTally
-    satisfaction: Decimal | None
-    tokens: dict[str, tuple[int, int]]
-
-    def group(self, group: str) -> GroupTally:
-        return self.tally.groups.get(group) or GroupTally()
-
-    def group_score(self, group: str) -> Decimal | None:
-        mean = self.group(group).mean
-        return None if mean is None else satisfaction_score({group: mean}, scoring_rules())
-
-
-def results(survey: Survey) -> list[SchoolResult]:
-    """Per school the caller may see: answers and mean per group, satisfaction, links.
-
-    Three queries whatever the number of schools."""
-    schools = list(db.session.scalars(select(School).order_by(School.code, School.name)))
-    tallies = _tally(survey.id)
-    counts = token_counts(survey)
-    rules = scoring_rules()
-    out = []
-    for school in schools:
-        tally = tallies.get(school.id) or SchoolTally(school.id)
-        means = tally.means()
-        out.append(
-            SchoolResult(
-                school=school,
-                tally=tally,
-                satisfaction=satisfaction_score(means, rules) if means else None,
-                tokens={g: counts.get((school.id, g), (0, 0)) for g in GROUPS},
-            )
-        )
-    return out
-
-
-def results_payload(survey: Survey) -> dict[str, Any]:
-    rows = []
-    for r in results(survey):
-        rows.append(
-            {
-                "school_id": r.school.id,
-                "school_name": r.school.name,
-                "responses": r.tally.responses,
-                "satisfaction": r.satisfaction,
-                "groups": {
-                    g: {
-                        "responses": r.group(g).responses,
-                        "mean": r.group(g).mean,
-                        "score": r.group_score(g),
-                    }
-                    for g in GROUPS
-                },
-            }
-        )
-    return {
-        "survey_id": survey.id,
-        "school_year": survey.school_year,
-        "term": survey.term,
-        "status": survey.status,
-        "schools": rows,
-    }
-
-
-def recent_comments(survey: Survey, school_id: int, limit: int = 100) -> list[SurveyResponse]:
-    return list(
-        db.session.scalars(
-            select(SurveyResponse)
-            .where(
-                SurveyResponse.survey_id == survey.id,
-                SurveyResponse.school_id == school_id,
-                SurveyResponse.comment.is_not(None),
-            )
-            .order_by(SurveyResponse.answered_on.desc(), SurveyResponse.id.desc())
-            .limit(limit)
-        )
-    )
 
 
 # --- recompute ------------------------------------------------------------------------

@@ -166,6 +166,15 @@ def _clean_database(request: Any) -> Iterator[None]:
     from district.extensions import limiter
 
     limiter.reset()
+    if app.config.get("REDIS_URL"):
+        # Jobs a test enqueued but never drained must not run in a later test: ids restart
+        # with the tables, so a stale ``job-<id>`` would run that test's own record again.
+        from redis import Redis
+        from rq import Queue
+
+        conn = Redis.from_url(app.config["REDIS_URL"])
+        for name in app.config["RQ_QUEUES"]:
+            Queue(name, connection=conn).empty()
 
 
 @pytest.fixture()

@@ -14,21 +14,32 @@ No browser is ever downloaded: Playwright launches ``/usr/bin/chromium`` through
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 import shutil
 import tempfile
 import threading
+import zipfile
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
+from openpyxl import load_workbook
 from sqlalchemy import create_engine, func, select, text
 from sqlalchemy.engine import make_url
 
 from config import TestConfig
-from tests.conftest import APP_ROLE, REDIS_URL, TEST_DATABASE_URL, _drop_test_database, _pg_url
+from tests.conftest import (
+    APP_ROLE,
+    REDIS_URL,
+    TEST_DATABASE_URL,
+    _check_services,
+    _drop_test_database,
+    _pg_url,
+)
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -85,10 +96,9 @@ def _create_private_database(server_url: str) -> str:
             text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": APP_ROLE}
         ).scalar()
         if not exists:
-            try:
+            # A parallel run may create it meanwhile.
+            with contextlib.suppress(Exception):
                 conn.execute(text(f"CREATE ROLE {APP_ROLE} LOGIN NOSUPERUSER NOBYPASSRLS"))
-            except Exception:  # noqa: BLE001 - a parallel run created it meanwhile
-                pass
     engine.dispose()
     return make_url(server_url).set(database=name).render_as_string(hide_password=False)
 
@@ -110,7 +120,6 @@ class LiveServer:
     url: str
     app: Any
     facts: DemoFacts
-    jobs_run: list[int] = field(default_factory=list)
 
     def run_queued_jobs(self) -> int:
         """With real RQ (REDIS_URL), run what is queued, in-process; inline mode ran it."""
@@ -124,7 +133,6 @@ class LiveServer:
         pending = sum(len(q) for q in queues)
         with self.app.app_context():
             SimpleWorker(queues, connection=conn).work(burst=True)
-        self.jobs_run.append(pending)
         return pending
 
 
@@ -142,9 +150,7 @@ def _demo_facts() -> DemoFacts:
             )
         )
         assert ym is not None, "the demo has no school-month results"
-        names = list(
-            db.session.scalars(select(School.name).where(School.district_id == yl.id))
-        )
+        names = list(db.session.scalars(select(School.name).where(School.district_id == yl.id)))
         head = db.session.scalar(select(User).where(User.username == "yl_head001"))
         inspector = db.session.scalar(select(User).where(User.username == "yl_inspector1"))
         zone_ids = [z.id for z in inspector.zones]
@@ -163,11 +169,16 @@ def _demo_facts() -> DemoFacts:
 
 @pytest.fixture(scope="session")
 def live_server(chromium_available: None) -> Iterator[LiveServer]:
-    from werkzeug.serving import make_server
+    from werkzeug.serving import WSGIRequestHandler, make_server
+
+    class QuietHandler(WSGIRequestHandler):
+        def log_request(self, *args: Any, **kwargs: Any) -> None:
+            pass  # one line per request would bury a failure's report; errors still log
 
     from district import create_app
     from district.extensions import db
 
+    _check_services()  # an unreachable PostgreSQL/Redis named in the environment stops the run
     tmpdir = tempfile.mkdtemp(prefix="houqin-browser-")
     overrides: dict[str, Any] = {
         "UPLOAD_DIR": os.path.join(tmpdir, "uploads"),
@@ -205,7 +216,7 @@ def live_server(chromium_available: None) -> Iterator[LiveServer]:
         server = LiveServer(url="", app=app, facts=facts)
         server.run_queued_jobs()
 
-        httpd = make_server("127.0.0.1", 0, app, threaded=True)
+        httpd = make_server("127.0.0.1", 0, app, threaded=True, request_handler=QuietHandler)
         server.url = f"http://127.0.0.1:{httpd.server_port}"
         thread = threading.Thread(target=httpd.serve_forever, name="browser-live-server")
         thread.daemon = True
@@ -299,9 +310,11 @@ def open_session(browser: Any, live_server: LiveServer) -> Iterator[Callable[...
         page.on("pageerror", lambda exc: errors.append(f"pageerror: {exc}"))
         page.on(
             "console",
-            lambda msg: errors.append(f"console: {msg.text}")
-            if msg.type == "error" and "Content Security Policy" in msg.text
-            else None,
+            lambda msg: (
+                errors.append(f"console: {msg.text}")
+                if msg.type == "error" and "Content Security Policy" in msg.text
+                else None
+            ),
         )
         session = Session(context=context, page=page, base=live_server.url, errors=errors)
         if username:
@@ -317,3 +330,56 @@ def open_session(browser: Any, live_server: LiveServer) -> Iterator[Callable[...
 def artifacts() -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS
+
+
+@pytest.fixture(autouse=True)
+def _expect_timeout(chromium_available: None) -> None:
+    from playwright.sync_api import expect
+
+    expect.set_options(timeout=15_000)
+
+
+# --- checks on downloads --------------------------------------------------------------
+
+
+def saved(download: Any, folder: Path) -> Path:
+    """Save a Playwright download under ``folder`` and return its path."""
+    assert download.failure() is None, download.failure()
+    path = folder / download.suggested_filename
+    download.save_as(path)
+    return path
+
+
+def xlsx_rows(path: Path) -> list[list[Any]]:
+    """The first sheet's rows of an Excel download (which must be a real .xlsx)."""
+    assert zipfile.is_zipfile(path), f"{path.name} is not an xlsx (zip) file"
+    workbook = load_workbook(path, read_only=True)
+    rows = [list(r) for r in workbook.worksheets[0].iter_rows(values_only=True)]
+    workbook.close()
+    return rows
+
+
+def xlsx_text(path: Path) -> str:
+    """Every cell value of every sheet, one per line (to look for words anywhere)."""
+    assert zipfile.is_zipfile(path), f"{path.name} is not an xlsx (zip) file"
+    workbook = load_workbook(path, read_only=True)
+    parts = [
+        str(v)
+        for ws in workbook.worksheets
+        for row in ws.iter_rows(values_only=True)
+        for v in row
+        if v is not None
+    ]
+    workbook.close()
+    return "\n".join(parts)
+
+
+_PDF_PAGE = re.compile(rb"/Type\s*/Page(?![s\w])")
+
+
+def pdf_pages(path: Path) -> int:
+    """A PDF download's page count (reportlab writes plain page objects)."""
+    data = path.read_bytes()
+    assert data.startswith(b"%PDF-"), f"{path.name} is not a PDF"
+    assert b"%%EOF" in data[-1024:], f"{path.name} is truncated"
+    return len(_PDF_PAGE.findall(data))
