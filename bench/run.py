@@ -126,7 +126,18 @@ def _median(values: list[float]) -> float:
     return round(statistics.median(values) * 1000, 1)  # milliseconds
 
 
-def child_measure(url: str, repeat: int) -> dict[str, Any]:
+def child_measure(url: str, repeat: int, owner_url: str | None = None) -> dict[str, Any]:
+    out = _measure(url, repeat)
+    if owner_url and owner_url != url:
+        # The same work as the table owner, whom row-level security does not filter: what
+        # the policies cost is the difference.
+        owner = _measure(owner_url, repeat, light=True)
+        out.update({f"{k}_owner": v for k, v in owner.items() if k.endswith("_ms")})
+    out["loadavg"] = round(os.getloadavg()[0], 1)
+    return out
+
+
+def _measure(url: str, repeat: int, light: bool = False) -> dict[str, Any]:
     from sqlalchemy import delete, select, text
 
     from bench.generate import MONTHS
@@ -166,13 +177,26 @@ def child_measure(url: str, repeat: int) -> dict[str, Any]:
                 db.session.commit()
                 return time.perf_counter() - started
 
-            cold, warm = [], []
+            cold, warm, cpu = [], [], []
             for _ in range(repeat):
                 clear()
+                started = time.process_time()
                 cold.append(timed(lambda: out.__setitem__("full", recompute(items))))
+                cpu.append(time.process_time() - started)
                 warm.append(timed(lambda: recompute(items)))
             out["full_cold_ms"], out["full_warm_ms"] = _median(cold), _median(warm)
+            out["full_cold_python_cpu_ms"] = _median(cpu)
             out["results_written"] = out.pop("full")["written"]
+            if light:
+                floor = []
+                for _ in range(repeat):
+                    db.session.execute(text("DELETE FROM bench_floor"))
+                    db.session.commit()
+                    floor.append(
+                        timed(lambda: db.session.execute(text(FLOOR_SQL), {"d": district_id}))
+                    )
+                out["floor_ms"] = _median(floor)
+                return out
 
             rng = random.Random(1)
             single = []
@@ -299,19 +323,39 @@ def machine(pg_url: str | None) -> dict[str, str]:
 
 
 def report(rows: list[dict[str, Any]], info: dict[str, str]) -> str:
+    def ms(value: float | None, digits: int = 0) -> str:
+        return "—" if value is None else f"{value:,.{digits}f} ms"
+
     lines = [
-        "| backend | schools | school-months | source rows | full, cold | full, warm "
-        "| one submission | floor (INSERT … SELECT) | cold ÷ floor | traced peak | peak RSS |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| backend | schools | school-months | source rows | full, cold | of which Python CPU "
+        "| full, warm | one submission | floor (INSERT … SELECT) | cold ÷ floor "
+        "| traced peak | peak RSS | load avg |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         ratio = r["full_cold_ms"] / r["floor_ms"] if r["floor_ms"] else float("nan")
         lines.append(
             f"| {r['backend']} | {r['schools']} | {r['school_months']} | {r['rows_in']:,} "
-            f"| {r['full_cold_ms']:,.0f} ms | {r['full_warm_ms']:,.0f} ms "
-            f"| {r['one_submission_ms']:,.1f} ms | {r['floor_ms']:,.0f} ms | {ratio:.1f}× "
-            f"| {r['traced_peak_mb']} MB | {r['rss_peak_mb']} MB |"
+            f"| {ms(r['full_cold_ms'])} | {ms(r['full_cold_python_cpu_ms'])} "
+            f"| {ms(r['full_warm_ms'])} | {ms(r['one_submission_ms'], 1)} "
+            f"| {ms(r['floor_ms'])} | {ratio:.1f}× | {r['traced_peak_mb']} MB "
+            f"| {r['rss_peak_mb']} MB | {r['loadavg']} |"
         )
+    owners = [r for r in rows if "floor_ms_owner" in r]
+    if owners:
+        lines += [
+            "",
+            "The same on PostgreSQL as the table owner (row-level security not applied):",
+            "",
+            "| schools | full, cold | full, warm | floor | cold ÷ floor |",
+            "|---:|---:|---:|---:|---:|",
+        ]
+        for r in owners:
+            lines.append(
+                f"| {r['schools']} | {ms(r['full_cold_ms_owner'])} | {ms(r['full_warm_ms_owner'])} "
+                f"| {ms(r['floor_ms_owner'])} "
+                f"| {r['full_cold_ms_owner'] / r['floor_ms_owner']:.1f}× |"
+            )
     lines.append("")
     lines.append("Machine: " + "; ".join(f"{k}: {v}" for k, v in info.items()))
     return "\n".join(lines)
@@ -342,7 +386,7 @@ def main(argv: list[str] | None = None) -> None:
                 print(f"{backend}, {schools} schools: generating…", file=sys.stderr, flush=True)
                 generated = _child("generate", owner_url=owner_url, schools=schools)
                 print(f"  generated in {generated['generate_s']} s; measuring…", file=sys.stderr)
-                measured = _child("measure", url=app_url, repeat=args.repeat)
+                measured = _child("measure", url=app_url, repeat=args.repeat, owner_url=owner_url)
                 rows.append({"backend": backend, "schools": schools, **generated, **measured})
                 print(f"  {json.dumps(rows[-1])}", file=sys.stderr, flush=True)
     text_ = report(rows, machine(pg_url if "postgresql" in backends else None))

@@ -202,7 +202,7 @@ def get_or_create_year(school_year: int) -> AwardYear:
 
 def update_rules(year: AwardYear, data: dict[str, Any]) -> AwardYear:
     if data.get("version") is not None and data["version"] != year.version:
-        raise Conflict(description="stale")
+        raise Conflict(description="数据已被他人修改，请刷新后重试")
     fields = (
         "total_units",
         "total_individuals",
@@ -236,7 +236,7 @@ def draft_units(year: AwardYear) -> AwardList:
         if lst.kind == AwardList.UNITS and lst.status != AwardList.FINALISED
     ]
     if any(lst.status == AwardList.PUBLISHED for lst in current):
-        raise Conflict(description="a list is under public notice")
+        raise Conflict(description="已有名单正在公示，公示结束定稿后才能重新生成")
     for lst in current:
         db.session.delete(lst)
     records = year_records(year.school_year)
@@ -262,7 +262,7 @@ def add_working_days(start: date, days: int) -> date:
 
 def publish(lst: AwardList, *, today: date | None = None) -> AwardList:
     if lst.status != AwardList.DRAFT:
-        raise Conflict(description="only a draft can be published")
+        raise Conflict(description="只有草稿名单才能发布公示")
     today = today or date.today()
     lst.status = AwardList.PUBLISHED
     lst.published_at = utcnow()
@@ -276,7 +276,7 @@ def object_to(
     lst: AwardList, content: str, *, school_id: int | None, user_id: int | None
 ) -> AwardObjection:
     if lst.status != AwardList.PUBLISHED:
-        raise Conflict(description="objections only during the notice period")
+        raise Conflict(description="只能在公示期内提出异议")
     obj = AwardObjection(
         award_list_id=lst.id, school_id=school_id, raised_by=user_id, content=content
     )
@@ -288,7 +288,7 @@ def object_to(
 
 def resolve(obj: AwardObjection, resolution: str, *, user_id: int | None) -> AwardObjection:
     if obj.status == AwardObjection.RESOLVED:
-        raise Conflict(description="already resolved")
+        raise Conflict(description="该异议已处理")
     obj.status = AwardObjection.RESOLVED
     obj.resolution = resolution
     obj.resolved_by = user_id
@@ -308,11 +308,11 @@ def finalise(
     """Freeze the list. The notice period must be over, or an early reason given."""
     today = today or date.today()
     if lst.status != AwardList.PUBLISHED:
-        raise Conflict(description="only a published list can be finalised")
+        raise Conflict(description="只有公示中的名单才能定稿")
     if any(o.status == AwardObjection.OPEN for o in lst.objections):
-        raise Conflict(description="open objections")
+        raise Conflict(description="还有未处理的异议，处理完毕后才能定稿")
     if lst.notice_ends_on and today < lst.notice_ends_on and not early_reason:
-        raise Conflict(description="notice period not over")
+        raise Conflict(description="公示期未满：如需提前定稿，请填写理由")
     lst.status = AwardList.FINALISED
     lst.finalised_at = utcnow()
     lst.finalised_by = user_id

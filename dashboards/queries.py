@@ -313,11 +313,16 @@ def submission_compliance(f: Filters, months: int = 6) -> list[dict[str, Any]]:
         select(func.count(School.id), func.sum(case((School.boarding, 1), else_=0))), f
     )
     n_schools, n_boarding = db.session.execute(school_stmt).one()
-    expected = int(n_schools or 0) * 3 + int(n_boarding or 0)  # dormitory only for boarding schools
+    per_month = int(n_schools or 0) * 3 + int(n_boarding or 0)  # dormitory only for boarding schools
+    from scoring.models import Period
+
+    # Only months the district opened for self-assessment are expected (no August, say).
+    opened = set(db.session.execute(select(Period.year, Period.month)).all())
     out = []
     for i in range(months):
         y, m = month_add(start_y, start_m, i)
         on_time, late = counts.get((y, m), (0, 0))
+        expected = per_month if (y, m) in opened else on_time + late
         out.append(
             {
                 "month": f"{y}-{m:02d}",

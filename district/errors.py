@@ -73,8 +73,11 @@ def init_errors(app: Flask) -> None:
         data = getattr(e, "data", None) or {}
         errors = data.get("messages") or data.get("errors")
         message = data.get("message")
-        if message is None and e.code not in MESSAGES:
-            message = e.description
+        if message is None and (e.code not in MESSAGES or isinstance(e, Conflict) or e.code == 409):
+            # Our own 409s carry a Chinese explanation (why it conflicts, what to do).
+            default = getattr(type(e), "description", None)
+            if e.description and e.description != default:
+                message = e.description
         if message is None and e.code == 400 and e.description and "JSON" in e.description:
             message = _("JSON 格式有误，无法解析")
         return error_response(e.code or 500, message, errors)

@@ -127,14 +127,12 @@ def acting_user() -> Any:
     return current_user._get_current_object()  # type: ignore[attr-defined]
 
 
-
 def send_evidence(evidence_id: int) -> Any:
     row = get_or_404(Evidence, evidence_id)
     try:
         return evidence_files.send(row)
     except FileNotFoundError:
         abort(404)
-
 
 
 # --- API -------------------------------------------------------------------------------------

@@ -44,7 +44,6 @@ STATUS_LABELS = {
 }
 
 
-
 def state_of(assessment: SelfAssessment | None) -> str:
     if assessment is None:
         return NOT_STARTED
@@ -59,7 +58,6 @@ def state_of(assessment: SelfAssessment | None) -> str:
 
 def submitted(assessment: SelfAssessment | None) -> bool:
     return assessment is not None and assessment.submitted_at is not None
-
 
 
 # --- lists, reminders and compliance ---------------------------------------------------------

@@ -60,11 +60,9 @@ def derived_measure(school: School, measure: str | None, year: int, month: int) 
     return None
 
 
-
 def ticked(item: SelfAssessmentItem | None) -> list[int]:
     """Indices of the ticked checklist items stored in ``value`` as a bit mask."""
     return [] if item is None else ticks_in(item.value)
-
 
 
 @dataclass
@@ -193,7 +191,6 @@ def edit_block_reason(assessment: SelfAssessment, period: Period | None) -> str 
     return None
 
 
-
 def self_score(form: AssessmentForm) -> engine.SourceScore | None:
     """The self score (Σ points ÷ Σ max × 100 over applicable indicators) via the engine."""
     specs = [indicator_spec(r.indicator) for r in form.rows]
@@ -203,7 +200,6 @@ def self_score(form: AssessmentForm) -> engine.SourceScore | None:
 def store_score(form: AssessmentForm) -> None:
     result = self_score(form)
     form.assessment.score = None if result is None else engine.round2(result.score)
-
 
 
 def submission_problems(form: AssessmentForm) -> dict[str, list[str]]:
@@ -221,4 +217,3 @@ def submission_problems(form: AssessmentForm) -> dict[str, list[str]]:
         if row.needs_evidence and not row.files:
             problems.setdefault(row.code, []).append(_("%(i)s：需要上传佐证材料", i=label))
     return problems
-

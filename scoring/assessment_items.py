@@ -117,9 +117,7 @@ def parse_item(indicator: RubricIndicator, raw: dict[str, Any]) -> tuple[dict[st
     return changes, errors
 
 
-def parse_items(
-    form: AssessmentForm, items: Iterable[dict[str, Any]]
-) -> dict[str, dict[str, Any]]:
+def parse_items(form: AssessmentForm, items: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """Validate entered items against the applicable indicators; 422 listing every problem."""
     errors: dict[str, list[str]] = {}
     parsed: dict[str, dict[str, Any]] = {}
@@ -145,4 +143,3 @@ def parse_items(
     if errors:
         raise ValidationError({"items": errors})
     return parsed
-

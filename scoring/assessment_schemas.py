@@ -13,6 +13,7 @@ from tenants.schemas import StrictSchema
 
 _REQUIRED = {"required": "必填"}
 
+
 class PeriodSchema(StrictSchema):
     id = fields.Int(dump_only=True)
     year = fields.Int(required=True, validate=validate.Range(2000, 2100), error_messages=_REQUIRED)

@@ -59,7 +59,7 @@ from scoring.assessment_schemas import (
 from scoring.models import Period, SelfAssessment
 from scoring.rubric_data import KINDS, MEASURES, PROGRAMMES
 from tenants.auth import ANY_TENANT_USER, DISTRICT_STAFF, roles_required
-from tenants.models import Role
+from tenants.models import Role, School
 from tenants.services import get_or_404
 
 __all__ = [
@@ -115,8 +115,6 @@ def _default_month() -> tuple[int, int]:
         return latest[0].year, latest[0].month
     today = periods.local_today()
     return today.year, today.month
-
-
 
 
 # --- pages: periods ---------------------------------------------------------------------------
@@ -188,19 +186,23 @@ def period_reopen(period_id: int) -> Any:
 # --- pages: self-assessments ---------------------------------------------------------------
 
 
+def _school_page(school: School) -> str:
+    """A school's months to do (with reminders) and its history."""
+    return render_template(
+        "assessments/school_overview.html",
+        school=school,
+        reminders=svc.school_overview(school),
+        history=svc.list_assessments(),
+        can_submit=current_user.role == Role.SCHOOL_HEAD,
+    )
+
+
 @bp.get("/self-assessments")
 @roles_required(*ANY_TENANT_USER)
 def overview() -> Any:
     """A school's months to do (with reminders); for the district a filtered list."""
     if current_user.role in SCHOOL_USERS:
-        school = my_school()
-        return render_template(
-            "assessments/school_overview.html",
-            school=school,
-            reminders=svc.school_overview(school),
-            history=svc.list_assessments(),
-            can_submit=current_user.role == Role.SCHOOL_HEAD,
-        )
+        return _school_page(my_school())
     args = AssessmentListArgsSchema().load(
         {k: v for k, v in request.args.items() if k in ("year", "month", "programme") and v}
     )
@@ -227,17 +229,13 @@ def start() -> Any:
         data = AssessmentStartSchema().load(
             {k: v for k, v in request.form.items() if k != "csrf_token" and v.strip()}
         )
-        assessment = svc.start(school, data["year"], data["month"], data["programme"], acting_user())
+        assessment = svc.start(
+            school, data["year"], data["month"], data["programme"], acting_user()
+        )
     except ValidationError as err:
         messages = err.messages if isinstance(err.messages, dict) else {"_": err.messages}
         flash(_("无法开始自评：%(m)s", m=_flatten(messages)), "error")
-        return render_template(
-            "assessments/school_overview.html",
-            school=school,
-            reminders=svc.school_overview(school),
-            history=svc.list_assessments(),
-            can_submit=current_user.role == Role.SCHOOL_HEAD,
-        ), 422
+        return _school_page(school), 422
     except Conflict as err:
         db.session.rollback()
         flash(getattr(err, "data", {}).get("message", _("冲突")), "error")
@@ -415,7 +413,9 @@ def return_page(assessment_id: int) -> Any:
     except ValidationError as err:
         return _refused(assessment_id, 422, _flatten(err.messages))
     except Conflict as err:
-        return _refused(assessment_id, 409, getattr(err, "data", {}).get("message") or _("无法退回"))
+        return _refused(
+            assessment_id, 409, getattr(err, "data", {}).get("message") or _("无法退回")
+        )
     flash(_("已退回学校修改"), "success")
     return redirect(url_for("assessments.form", assessment_id=assessment.id))
 
@@ -425,7 +425,6 @@ def return_page(assessment_id: int) -> Any:
 def evidence_file(evidence_id: int) -> Any:
     """Download any evidence file (self-assessment, visit, finding) the caller may see."""
     return send_evidence(evidence_id)
-
 
 
 @bp.get("/compliance")
@@ -447,4 +446,3 @@ def compliance_page() -> Any:
         labels=svc.STATE_LABELS,
         periods=periods.list_periods(),
     )
-

@@ -134,7 +134,6 @@ def _ensure_editable(form: AssessmentForm) -> None:
         raise conflict(reason)
 
 
-
 def _snapshot_items(form: AssessmentForm, codes: Iterable[str]) -> dict[str, Any]:
     out = {}
     for code in codes:
@@ -363,4 +362,3 @@ def _recompute(assessment: SelfAssessment, description: str) -> None:
         [(assessment.school_id, assessment.year, assessment.month)],
         description=f"{description}（{assessment.year}年{assessment.month}月）",
     )
-

@@ -110,5 +110,3 @@ def complaint_verdict(complaint_id: int) -> Any:
     cs.decide(item, data)
     flash(_("已记录调查结论：%(s)s", s=_(cs.STATUS_LABELS[item.status])), "success")
     return redirect(url_for("surveys.complaint", complaint_id=item.id))
-
-

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from flask_login import current_user
-from marshmallow import RAISE, Schema, ValidationError, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate
 from sqlalchemy import func, select
 
 from district import audit
@@ -24,6 +24,7 @@ from district.extensions import db
 from scoring.models import Complaint, ProgrammeCode, Rubric
 from scoring.surveys import local_now
 from tenants.models import Role, School, utcnow
+from tenants.schemas import StrictSchema
 from tenants.services import check_version
 
 STATUSES: tuple[str, ...] = (Complaint.NEW, Complaint.VERIFIED, Complaint.UNFOUNDED)
@@ -51,12 +52,7 @@ def may_see_contact(user: Any = None) -> bool:
 # --- schemas ----------------------------------------------------------------------------
 
 
-class _Strict(Schema):
-    class Meta:
-        unknown = RAISE
-
-
-class ComplaintFileSchema(_Strict):
+class ComplaintFileSchema(StrictSchema):
     content = fields.Str(
         required=True,
         validate=validate.Length(min=5, max=2000, error="请填写 5–2000 字的投诉内容"),
@@ -66,7 +62,7 @@ class ComplaintFileSchema(_Strict):
     programme = fields.Str(allow_none=True, validate=validate.Length(max=32))
 
 
-class ComplaintVerdictSchema(_Strict):
+class ComplaintVerdictSchema(StrictSchema):
     status = fields.Str(
         required=True,
         validate=validate.OneOf(
@@ -81,7 +77,7 @@ class ComplaintVerdictSchema(_Strict):
     version = fields.Int(required=True, validate=validate.Range(min=1))
 
 
-class ComplaintArgsSchema(_Strict):
+class ComplaintArgsSchema(StrictSchema):
     status = fields.Str(validate=validate.OneOf(STATUSES))
     school_id = fields.Int()
     month = fields.Str(validate=validate.Regexp(MONTH_RE, error="月份格式应为 YYYY-MM"))

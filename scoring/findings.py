@@ -205,7 +205,6 @@ def overdue_findings(as_of: date | None = None) -> list[Finding]:
     )
 
 
-
 # --- lists ---------------------------------------------------------------------------
 
 
@@ -247,7 +246,6 @@ def list_findings(
     return list(db.session.scalars(stmt))
 
 
-
 def finding_counts(visit_ids: Sequence[int]) -> dict[int, tuple[int, int]]:
     """(all, unresolved) findings per visit."""
     if not visit_ids:
@@ -262,7 +260,6 @@ def finding_counts(visit_ids: Sequence[int]) -> dict[int, tuple[int, int]]:
         .group_by(Finding.visit_id)
     )
     return {v: (int(n), int(u or 0)) for v, n, u in rows}
-
 
 
 # --- Excel export ----------------------------------------------------------------------

@@ -30,7 +30,6 @@ def conflict(message: str) -> Conflict:
     return exc
 
 
-
 def base_of(rubric: Rubric) -> dict[str, Any]:
     """Rubric-level fields an imported sheet does not carry: from the latest version."""
     latest = rubric.versions[-1].content if rubric.versions else {}
@@ -49,8 +48,6 @@ def refuse_second_draft(rubric: Rubric) -> None:
     draft = existing_draft(rubric)
     if draft is not None:
         raise conflict(_("该细则已有草稿（第 %(n)d 版），请先发布或删除它", n=draft.number))
-
-
 
 
 def require_draft(version: RubricVersion) -> None:
@@ -124,7 +121,9 @@ def delete_draft(version: RubricVersion, expected: int | None) -> None:
         raise conflict(_("草稿已被他人修改，请刷新后重试")) from exc
 
 
-def import_draft(rubric: Rubric, data: bytes, filename: str | None) -> tuple[Any, RubricVersion | None]:
+def import_draft(
+    rubric: Rubric, data: bytes, filename: str | None
+) -> tuple[Any, RubricVersion | None]:
     refuse_second_draft(rubric)
     result = rubric_excel.import_workbook(data, base_of(rubric))
     if not result.ok:
@@ -148,4 +147,3 @@ def export_response(version: RubricVersion) -> Any:
     name = (version.content or {}).get("name", rubric.name)
     data = rubric_excel.export_workbook(version.content or {}, title=f"{name} 第{version.number}版")
     return xlsx_response(data, f"{name}-第{version.number}版.xlsx")
-

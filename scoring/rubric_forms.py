@@ -39,7 +39,6 @@ def flat_errors(errors: Any) -> dict[str, list[str]]:
     return out
 
 
-
 def content_from_json(text: str) -> tuple[dict[str, Any] | None, list[str]]:
     try:
         content = json.loads(text)
@@ -85,4 +84,3 @@ def content_from_table(
     base["boarding_only"] = bool(request.form.get("boarding_only"))
     rows = posted_rows()
     return rubric_excel.rows_to_content(list(enumerate(rows, start=1)), base)
-

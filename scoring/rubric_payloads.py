@@ -55,7 +55,6 @@ def _in_force(rubric: Rubric, year: int, month: int) -> RubricVersion | None:
     return max(candidates, key=lambda v: (v.effective_key, v.number), default=None)
 
 
-
 def _effective_text(version: RubricVersion) -> str | None:
     if version.effective_year is None or version.effective_month is None:
         return None
@@ -168,4 +167,3 @@ def tree(content: dict[str, Any]) -> list[dict[str, Any]]:
             }
         )
     return tree
-

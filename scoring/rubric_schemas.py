@@ -171,4 +171,3 @@ class ScoringSettingsInputSchema(settings.ScoringSettingsSchema):
         if isinstance(data, dict) and "customised" in data:
             data = {k: v for k, v in data.items() if k != "customised"}
         return data
-

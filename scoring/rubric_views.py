@@ -206,7 +206,6 @@ def edit(rubric_version_id: int) -> Any:
     )
 
 
-
 def _render_editor(
     version: RubricVersion,
     mode: str,
@@ -273,7 +272,9 @@ def publish(rubric_version_id: int) -> Any:
     version = load_version(rubric_version_id)
     drafts.require_draft(version)
     try:
-        drafts.publish(version, request.form.get("effective", ""), request.form.get("version", type=int))
+        drafts.publish(
+            version, request.form.get("effective", ""), request.form.get("version", type=int)
+        )
     except ValidationError as err:
         db.session.rollback()
         return _render_version(version, errors=err.messages, status=422)
@@ -376,4 +377,3 @@ def scoring_settings() -> Any:
         default_deadline=settings.DEFAULT_DEADLINE_DAY,
         max_deadline=settings.MAX_DEADLINE_DAY,
     ), status
-

@@ -124,7 +124,7 @@ def programme_applies(rubric: Rubric, school: School) -> bool:
 def create_draft(rubric: Rubric, content: dict[str, Any] | None = None) -> RubricVersion:
     """A new draft version, copied from the latest version unless content is given."""
     if any(v.status == RubricVersion.DRAFT for v in rubric.versions):
-        raise Conflict(description="a draft already exists")
+        raise Conflict(description="已有草稿版本，请先编辑或删除它")
     latest = rubric.versions[-1] if rubric.versions else None
     data = copy.deepcopy(content if content is not None else (latest.content if latest else {}))
     errors = validate_rubric(data) if content is not None else []
@@ -148,9 +148,9 @@ def update_draft(
     version: RubricVersion, content: dict[str, Any], expected_version: int | None
 ) -> RubricVersion:
     if version.status != RubricVersion.DRAFT:
-        raise Conflict(description="published versions are immutable")
+        raise Conflict(description="已发布的细则版本不能修改，请复制为新草稿")
     if expected_version is not None and expected_version != version.version:
-        raise Conflict(description="stale")
+        raise Conflict(description="数据已被他人修改，请刷新后重试")
     errors = validate_rubric(content)
     if errors:
         raise ValidationError({"content": errors})
@@ -176,9 +176,9 @@ def update_draft(
 def delete_draft(version: RubricVersion, expected_version: int | None = None) -> None:
     """Discard a draft (published versions are immutable: 409)."""
     if version.status != RubricVersion.DRAFT:
-        raise Conflict(description="published versions are immutable")
+        raise Conflict(description="已发布的细则版本不能修改，请复制为新草稿")
     if expected_version is not None and expected_version != version.version:
-        raise Conflict(description="stale")
+        raise Conflict(description="数据已被他人修改，请刷新后重试")
     audit.record(
         "rubric.draft_delete",
         version,
@@ -251,7 +251,7 @@ def publish(
 ) -> RubricVersion:
     """Freeze a draft, flatten its indicators and put it in force from ``effective``."""
     if version.status != RubricVersion.DRAFT:
-        raise Conflict(description="already published")
+        raise Conflict(description="该版本已发布")
     errors = validate_rubric(version.content)
     if errors:
         raise ValidationError({"content": errors})

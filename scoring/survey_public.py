@@ -25,10 +25,8 @@ def public_get_limit() -> str:
     return current_app.config.get("PUBLIC_PAGE_RATE_LIMIT", "120 per minute")
 
 
-
 def token_url(token: str) -> str:
     return url_for("surveys.answer", token=token, _external=True)
-
 
 
 def public_message(title: str, message: str, code: int) -> Any:
@@ -73,7 +71,6 @@ def answer_payload(n: int) -> dict[str, Any]:
         raise ValidationError({"answers": {i: ["请选择"] for i in missing}})
     comment = request.form.get("comment", "").strip()
     return {"answers": answers, "comment": comment or None}
-
 
 
 def field_errors(err: ValidationError) -> dict[str, Any]:

@@ -29,7 +29,6 @@ def survey_for(school_year: int, term: str) -> Survey | None:
     )
 
 
-
 def token_counts(survey: Survey) -> dict[tuple[int, str], tuple[int, int]]:
     """(school_id, group) -> (issued, used) for the schools the caller may see."""
     rows = db.session.execute(
@@ -43,7 +42,6 @@ def token_counts(survey: Survey) -> dict[tuple[int, str], tuple[int, int]]:
         .group_by(SurveyToken.school_id, SurveyToken.group)
     ).all()
     return {(s, g): (int(n), int(u)) for s, g, n, u in rows}
-
 
 
 @dataclass
@@ -212,4 +210,3 @@ def recent_comments(survey: Survey, school_id: int, limit: int = 100) -> list[Su
             .limit(limit)
         )
     )
-

@@ -33,7 +33,6 @@ def semester_label(school_year: int, term: str) -> str:
     return f"{school_year}-{school_year + 1}学年{TERM_LABELS.get(term, term)}"
 
 
-
 class SurveySchema(StrictSchema):
     id = fields.Int(dump_only=True)
     title = fields.Str(required=True, validate=validate.Length(min=1, max=200))
@@ -106,4 +105,3 @@ class SurveyResultsSchema(Schema):
     term = fields.Str()
     status = fields.Str()
     schools = fields.List(fields.Nested(SurveySchoolResultSchema))
-

@@ -254,8 +254,6 @@ def links_xlsx(survey_id: int, school_id: int) -> Any:
     )
 
 
-
-
 @bp.route("/s/<token>", methods=["GET", "POST"])
 @limiter.limit(public_get_limit, methods=["GET"])
 @limiter.limit(public_post_limit, methods=["POST"])

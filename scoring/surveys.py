@@ -135,7 +135,6 @@ def current_semester(today: date | None = None) -> Semester:
     return semester_of(today.year, today.month) or Semester(today.year, "autumn")
 
 
-
 # --- surveys --------------------------------------------------------------------------
 
 
@@ -212,7 +211,6 @@ def tokens_of(survey: Survey, school_id: int, group: str | None = None) -> list[
     if group:
         stmt = stmt.where(SurveyToken.group == group)
     return list(db.session.scalars(stmt.order_by(SurveyToken.group, SurveyToken.id)))
-
 
 
 # --- answers --------------------------------------------------------------------------

@@ -19,7 +19,6 @@ def posted_files(*names: str) -> list[Any]:
     return files
 
 
-
 def month_arg() -> tuple[int | None, int | None, str]:
     raw = (request.args.get("month") or "").strip()
     try:
@@ -76,11 +75,8 @@ def form_items(sheets: list[ProgrammeSheet]) -> tuple[list[dict], dict]:
     return items, photos
 
 
-
-
 def error_messages(err: ValidationError) -> dict[str, Any]:
     return err.messages if isinstance(err.messages, dict) else {"_": err.messages}
-
 
 
 def load_posted(schema: Schema, form: Any) -> tuple[dict | None, dict]:
@@ -102,4 +98,3 @@ def flat_messages(errors: dict) -> str:
         else:
             parts.append(str(value))
     return "；".join(parts)
-

@@ -145,4 +145,3 @@ def visit_dict(visit: SiteVisit) -> dict[str, Any]:
     ]
     data["findings"] = finding_dicts(sorted(visit.findings, key=lambda f: f.id))
     return data
-

@@ -60,7 +60,6 @@ def list_visits(
     return list(db.session.scalars(stmt))
 
 
-
 def programmes_of(visit_ids: Sequence[int]) -> dict[int, list[str]]:
     if not visit_ids:
         return {}
@@ -84,4 +83,3 @@ def zones() -> list[Zone]:
 
 def visible_schools() -> list[School]:
     return list(db.session.scalars(select(School).order_by(School.code, School.name)))
-

@@ -261,7 +261,6 @@ def evaluate_scores(
     return scored
 
 
-
 # --- programme scores of one visit ------------------------------------------------------
 
 

@@ -1,10 +1,9 @@
-"""Site visits (督查) and findings (整改): pages (``bp``); the JSON API ``blp`` is re-exported.
-
-Pages: the inspector's phone-friendly visit form, visit lists and details, findings to
-rectify for a school, the district's filtered lists and the Excel export of findings.
-The API lives in :mod:`scoring.visit_api`, its schemas in :mod:`scoring.visit_schemas`,
-the shapes both show in :mod:`scoring.visit_payloads`, form parsing in
-:mod:`scoring.visit_forms`.
+"""Pages: site visits (督查) — the inspector's phone-friendly visit form, visit lists and
+details, photos and recording findings. The blueprint ``bp``
+(:mod:`scoring.visit_blueprint`), the findings pages (:mod:`scoring.finding_views`) and
+the JSON API ``blp`` (:mod:`scoring.visit_api`) are re-exported here, as are the API
+schemas (:mod:`scoring.visit_schemas`) and the shapes pages and API show
+(:mod:`scoring.visit_payloads`). Form parsing: :mod:`scoring.visit_forms`.
 """
 
 from __future__ import annotations
@@ -12,20 +11,24 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Any
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from marshmallow import ValidationError
-from sqlalchemy import select
 
-from district.audit import AuditEntry
-from district.exports import xlsx_response
 from district.extensions import db
-from district.nav import register_nav
 from scoring import evidence
 from scoring import visits as svc
-from scoring.models import Finding, SiteVisit
-from scoring.rubric_data import KINDS
+from scoring.finding_views import (
+    answer,
+    close,
+    export_findings,
+    finding,
+    finding_evidence,
+    findings,
+    reopen,
+)
+from scoring.models import SiteVisit
 from scoring.visit_access import ADMIN, DISTRICT_SIDE, INSPECTOR, RECORDERS, SCHOOL_SIDE, VIEWER
 from scoring.visit_api import (
     FindingAnswer,
@@ -40,6 +43,7 @@ from scoring.visit_api import (
     Visits,
     blp,
 )
+from scoring.visit_blueprint import bp
 from scoring.visit_forms import (
     error_messages,
     flat_messages,
@@ -105,33 +109,22 @@ __all__ = [
     "VisitSummarySchema",
     "VisitUpdateSchema",
     "Visits",
+    "answer",
     "blp",
     "bp",
+    "close",
+    "export_findings",
+    "finding",
+    "finding_evidence",
+    "findings",
+    "reopen",
     "evidence_url",
     "finding_dicts",
     "visit_dict",
     "visit_summaries",
 ]
 
-bp = Blueprint("visits", __name__)
-
-register_nav("督查", "visits.index", DISTRICT_SIDE, order=30)
-register_nav("整改", "visits.findings", SCHOOL_SIDE, order=30)
-
-
-# --- pages: helpers ----------------------------------------------------------------------
-
-
-@bp.context_processor
-def _helpers() -> dict[str, Any]:
-    return {
-        "evidence_url": evidence_url,
-        "programme_name": svc.programme_name,
-        "finding_labels": svc.FINDING_LABELS,
-        "is_overdue": svc.is_overdue,
-        "kinds": KINDS,
-        "measure_label": svc.measure_label,
-    }
+# --- pages: visits
 
 
 def _render_form(
@@ -169,9 +162,6 @@ def _render_form(
         had_files=posted and bool(posted_files(*request.files.keys())),
         today=date.today(),
     ), status
-
-
-# --- pages: visits -------------------------------------------------------------------------
 
 
 @bp.get("/visits")
@@ -246,7 +236,6 @@ def new() -> Any:
     return redirect(url_for("visits.detail", visit_id=visit.id))
 
 
-
 @bp.get("/visits/<int:visit_id>")
 @roles_required(*ANY_TENANT_USER)
 def detail(visit_id: int) -> Any:
@@ -296,7 +285,9 @@ def edit(visit_id: int) -> Any:
     if version is None:
         data["version"] = -1  # a form without its version is treated as stale
     try:
-        svc.update_visit(visit, data, user, photos=posted_files("photos"), score_photos=score_photos)
+        svc.update_visit(
+            visit, data, user, photos=posted_files("photos"), score_photos=score_photos
+        )
     except ValidationError as err:
         db.session.rollback()
         visit = get_or_404(SiteVisit, visit_id)
@@ -345,149 +336,3 @@ def add_finding(visit_id: int) -> Any:
         return redirect(url_for("visits.detail", visit_id=visit_id) + "#findings"), 303
     flash(_("问题已记录，等待学校整改"), "success")
     return redirect(url_for("visits.detail", visit_id=visit.id) + "#findings")
-
-
-
-# --- pages: findings -------------------------------------------------------------------
-
-
-def _finding_filters() -> dict[str, Any]:
-    year, month, month_value = month_arg()
-    status = request.args.get("status") or None
-    if status not in (*svc.FINDING_STATES, "unresolved", None):
-        status = None
-    overdue = request.args.get("overdue")
-    return {
-        "year": year,
-        "month": month,
-        "month_value": month_value,
-        "zone_id": request.args.get("zone_id", type=int),
-        "school_id": request.args.get("school_id", type=int),
-        "status": status,
-        "overdue": True if overdue == "1" else None,
-    }
-
-
-def _filtered_findings(filters: dict[str, Any], limit: int | None = 500) -> list[Finding]:
-    return svc.list_findings(
-        status=filters["status"],
-        overdue=filters["overdue"],
-        year=filters["year"],
-        month=filters["month"],
-        zone_id=filters["zone_id"],
-        school_id=filters["school_id"],
-        limit=limit,
-    )
-
-
-@bp.get("/findings")
-@roles_required(*ANY_TENANT_USER)
-def findings() -> Any:
-    filters = _finding_filters()
-    school_side = current_user.role in SCHOOL_SIDE
-    return render_template(
-        "visits/findings.html",
-        findings=finding_dicts(_filtered_findings(filters), with_evidence=False),
-        filters=filters,
-        school_side=school_side,
-        zones=[] if school_side else svc.zones(),
-        schools=[] if school_side else svc.visible_schools(),
-        states=svc.FINDING_STATES,
-    )
-
-
-@bp.get("/findings/export")
-@roles_required(*DISTRICT_SIDE)
-def export_findings() -> Any:
-    filters = _finding_filters()
-    data = svc.findings_workbook(_filtered_findings(filters, limit=None))
-    return xlsx_response(data, f"整改清单-{date.today().isoformat()}.xlsx")
-
-
-@bp.get("/findings/<int:finding_id>")
-@roles_required(*ANY_TENANT_USER)
-def finding(finding_id: int) -> Any:
-    item = get_or_404(Finding, finding_id)
-    user = current_user._get_current_object()
-    visit = get_or_404(SiteVisit, item.visit_id)
-    history = db.session.scalars(
-        select(AuditEntry)
-        .where(AuditEntry.object_type == "Finding", AuditEntry.object_id == str(item.id))
-        .order_by(AuditEntry.id)
-    ).all()
-    return render_template(
-        "visits/finding.html",
-        f=finding_dicts([item])[0],
-        finding=item,
-        visit=visit,
-        inspector_name=svc.user_names([visit.inspector_id]).get(visit.inspector_id),
-        history=history,
-        can_answer=svc.can_answer(user) and item.status in svc.ANSWERABLE,
-        can_judge=svc.can_judge(user),
-        reopened=svc.REOPENED,
-        today=date.today(),
-    )
-
-
-def _finding_action(finding_id: int, action: str) -> Any:
-    item = get_or_404(Finding, finding_id)
-    user = current_user._get_current_object()
-    form = request.form
-    try:
-        if action == "answer":
-            if not svc.can_answer(user):
-                abort(403)
-            data, errors = load_posted(FindingAnswerSchema(), form)
-            if data is None:
-                raise ValidationError(errors)
-            svc.answer_finding(item, data, user, uploads=posted_files("photos", "file"))
-            flash(_("整改情况已提交，等待督查员复核"), "success")
-        elif action == "close":
-            if not svc.can_judge(user):
-                abort(403)
-            data, errors = load_posted(FindingCloseSchema(), form)
-            if data is None:
-                raise ValidationError(errors)
-            svc.close_finding(item, data, user)
-            flash(_("问题已销号"), "success")
-        elif action == "reopen":
-            if not svc.can_judge(user):
-                abort(403)
-            data, errors = load_posted(FindingReopenSchema(), form)
-            if data is None:
-                raise ValidationError(errors)
-            svc.reopen_finding(item, data, user)
-            flash(_("问题已退回学校重新整改"), "info")
-        else:  # evidence
-            svc.add_finding_evidence(item, posted_files("photos", "file"), user)
-            flash(_("佐证材料已上传"), "success")
-    except ValidationError as err:
-        db.session.rollback()
-        flash(flat_messages(error_messages(err)), "error")
-        return redirect(url_for("visits.finding", finding_id=finding_id)), 303
-    return redirect(url_for("visits.finding", finding_id=finding_id))
-
-
-@bp.post("/findings/<int:finding_id>/answer")
-@roles_required(*SCHOOL_SIDE)
-def answer(finding_id: int) -> Any:
-    return _finding_action(finding_id, "answer")
-
-
-@bp.post("/findings/<int:finding_id>/close")
-@roles_required(*RECORDERS)
-def close(finding_id: int) -> Any:
-    return _finding_action(finding_id, "close")
-
-
-@bp.post("/findings/<int:finding_id>/reopen")
-@roles_required(*RECORDERS)
-def reopen(finding_id: int) -> Any:
-    return _finding_action(finding_id, "reopen")
-
-
-@bp.post("/findings/<int:finding_id>/evidence")
-@roles_required(*RECORDERS, *SCHOOL_SIDE)
-def finding_evidence(finding_id: int) -> Any:
-    return _finding_action(finding_id, "evidence")
-

@@ -46,7 +46,7 @@ def get_or_404(model: type, ident: Any) -> Any:
 def check_version(obj: Any, version: int | None) -> None:
     """Refuse a write based on a stale copy (optimistic concurrency)."""
     if version is not None and version != obj.version:
-        raise Conflict(description="stale")
+        raise Conflict(description="数据已被他人修改，请刷新后重试")
 
 
 # --- districts (platform operator) -------------------------------------------------
@@ -56,9 +56,9 @@ def create_district_with_admin(data: dict[str, Any]) -> tuple[District, User]:
     """Create a district and its first admin. Platform-level work: runs unscoped."""
     with unscoped("platform: create a district and its first admin"):
         if db.session.scalar(select(District.id).where(District.code == data["code"])):
-            raise Conflict(description="district code exists")
+            raise Conflict(description="区县代码已存在")
         if db.session.scalar(select(User.id).where(User.username == data["admin_username"])):
-            raise Conflict(description="username exists")
+            raise Conflict(description="用户名已被使用")
         district = District(code=data["code"], name=data["name"], region=data.get("region"))
         db.session.add(district)
         db.session.flush()
@@ -80,7 +80,7 @@ def create_district_with_admin(data: dict[str, Any]) -> tuple[District, User]:
 def create_platform_operator(username: str, display_name: str, password: str) -> User:
     with unscoped("platform: create a platform operator"):
         if db.session.scalar(select(User.id).where(User.username == username)):
-            raise Conflict(description="username exists")
+            raise Conflict(description="用户名已被使用")
         user = User(username=username, display_name=display_name, role=Role.PLATFORM_OPERATOR)
         user.set_password(password)
         db.session.add(user)
@@ -112,7 +112,7 @@ def update_zone(zone: Zone, data: dict[str, Any]) -> Zone:
 
 def delete_zone(zone: Zone) -> None:
     if zone.schools:
-        raise Conflict(description="zone has schools")
+        raise Conflict(description="片区内还有学校，不能删除")
     audit.record("zone.delete", zone, before={"name": zone.name})
     db.session.delete(zone)
     db.session.flush()

@@ -111,14 +111,18 @@ def test_full_workflow_through_the_pages(app: Any, year_data: Any, client_for: A
     assert resp.status_code == 302
 
     # Cannot finalise with an open objection, nor before the notice period without a reason.
-    assert admin.api("POST", f"/api/v1/awards/lists/{list_id}/finalise", json={}).status_code == 409
+    refused = admin.api("POST", f"/api/v1/awards/lists/{list_id}/finalise", json={})
+    assert refused.status_code == 409
+    assert "异议" in refused.get_json()["message"]  # the reason, not a generic conflict message
     objections = admin.api("GET", f"/api/v1/awards/lists/{list_id}/objections").get_json()
     assert len(objections) == 1
     resp = admin.post(
         f"/awards/objections/{objections[0]['id']}/resolve", data={"resolution": "经复核，计算无误"}
     )
     assert resp.status_code == 302
-    assert admin.api("POST", f"/api/v1/awards/lists/{list_id}/finalise", json={}).status_code == 409
+    assert "经复核，计算无误" in head_b.get(list_url).get_data(as_text=True)  # the school sees the answer
+    early = admin.api("POST", f"/api/v1/awards/lists/{list_id}/finalise", json={})
+    assert early.status_code == 409 and "公示期未满" in early.get_json()["message"]
     resp = admin.api(
         "POST", f"/api/v1/awards/lists/{list_id}/finalise", json={"early_reason": "局务会已审议"}
     )

@@ -243,6 +243,20 @@ def test_hand_worked_school_month(setup: Any) -> None:
     assert rows["overall"].unverified is True
 
 
+def test_stored_values_round_half_up(setup: Any) -> None:
+    """32.01 of 40 points is 80.025: stored 80.03 (half-up), never 80.02 (half-even)."""
+    world, _v = setup
+    with use_scope(Scope.for_district(world.d1.id)):
+        store = make_rubric("store", [{"code": "S1", "max": 20}, {"code": "S2", "max": 20}])
+        self_assessment(world.a, 2025, 10, "store", store, {"S1": "16.01", "S2": 16})
+        db.session.commit()
+    run(world, [(world.a.id, 2025, 10)])
+    with use_scope(Scope.for_district(world.d1.id)):
+        row = stored(world.a.id, 2025, 10)["store"]
+    assert row.self_score == D("80.03") and row.score == D("80.03")
+    assert row.unverified is True and row.stars == 3
+
+
 def test_complaints_veto_stand_in_and_unverified(setup: Any) -> None:
     world, v = setup
     a = world.a
