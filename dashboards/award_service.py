@@ -334,5 +334,102 @@ def verify(lst: AwardList) -> bool:
 def drifted(lst: AwardList) -> bool:
     """Has the live ranking moved away from this list since it was computed?"""
     year = lst.award_year
+    if lst.kind == AwardList.INDIVIDUALS:
+        try:
+            return individual_snapshot(year)["ranking_checksum"] != lst.snapshot.get(
+                "ranking_checksum"
+            )
+        except Exception:  # noqa: BLE001 - the round is gone or empty: that is drift too
+            return True
     live = awards.rank_units(year_records(year.school_year), rules_of(year))
     return awards.snapshot_checksum(live) != lst.snapshot.get("ranking_checksum")
+
+
+# --- 先进个人 -----------------------------------------------------------------------
+
+
+def _individual_pools(round_id: int) -> tuple[list[awards.SchoolStaffPool], dict[int, str]]:
+    """Per school: evaluated staff and the people graded 优秀 in the round."""
+    from scoring.evaluation import excellent_pool
+    from scoring.evaluation_models import EvaluationResult
+
+    evaluated = dict(
+        db.session.execute(
+            select(EvaluationResult.school_id, func.count(EvaluationResult.id))
+            .where(EvaluationResult.round_id == round_id, EvaluationResult.rounded.is_not(None))
+            .group_by(EvaluationResult.school_id)
+        ).all()
+    )
+    candidates: dict[int, list[awards.StaffCandidate]] = {}
+    names: dict[int, str] = {}
+    for entry in excellent_pool(round_id):
+        names[entry.school_id] = entry.school_name
+        candidates.setdefault(entry.school_id, []).append(
+            awards.StaffCandidate(
+                entry.staff_id, entry.name, Decimal(str(entry.score)), awards.EXCELLENT
+            )
+        )
+    pools = [
+        awards.SchoolStaffPool(school_id, int(count), tuple(candidates.get(school_id, ())))
+        for school_id, count in sorted(evaluated.items())
+    ]
+    return pools, names
+
+
+def individual_snapshot(year: AwardYear) -> dict[str, Any]:
+    from marshmallow import ValidationError
+
+    if not year.evaluation_round_id:
+        raise ValidationError({"evaluation_round_id": ["请先在表彰规则中选择业绩评价轮次"]})
+    pools, names = _individual_pools(year.evaluation_round_id)
+    if not pools:
+        raise ValidationError({"evaluation_round_id": ["该评价轮次还没有已提交的结果"]})
+    places = awards.allocate_individuals(year.total_individuals, pools)
+    chosen = awards.rank_individuals(pools, year.total_individuals)
+    awarded = {(a.school_id, a.staff_id) for a in chosen}
+    return {
+        "schools": [
+            {
+                "school_id": p.school_id,
+                "school": names.get(p.school_id, str(p.school_id)),
+                "evaluated": p.evaluated_staff,
+                "excellent": len(p.eligible),
+                "places": places.get(p.school_id, 0),
+            }
+            for p in pools
+        ],
+        "entries": [
+            {
+                "school_id": p.school_id,
+                "school": names.get(p.school_id, ""),
+                "staff_id": c.staff_id,
+                "name": c.name,
+                "score": str(c.score),
+                "awarded": (p.school_id, c.staff_id) in awarded,
+            }
+            for p in pools
+            for c in sorted(p.eligible, key=lambda c: (-c.score, c.staff_id))
+        ],
+        "total": year.total_individuals,
+        "ranking_checksum": awards.snapshot_checksum(chosen),
+    }
+
+
+def draft_individuals(year: AwardYear) -> AwardList:
+    current = [
+        lst
+        for lst in year.lists
+        if lst.kind == AwardList.INDIVIDUALS and lst.status != AwardList.FINALISED
+    ]
+    if any(lst.status == AwardList.PUBLISHED for lst in current):
+        raise Conflict(description="已有名单正在公示，公示结束定稿后才能重新生成")
+    snapshot = individual_snapshot(year)
+    for lst in current:
+        db.session.delete(lst)
+    lst = AwardList(award_year_id=year.id, kind=AwardList.INDIVIDUALS, snapshot=snapshot)
+    db.session.add(lst)
+    db.session.flush()
+    audit.record(
+        "award.draft", lst, after={"awarded": sum(1 for e in snapshot["entries"] if e["awarded"])}
+    )
+    return lst

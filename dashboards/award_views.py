@@ -42,6 +42,9 @@ class AwardYearSchema(Schema):
     min_inspector_visits = fields.Int(validate=validate.Range(min=0, max=100))
     require_no_veto = fields.Bool()
     notice_working_days = fields.Int(validate=validate.Range(min=1, max=60))
+    evaluation_round_id = fields.Int(
+        allow_none=True, metadata={"description": "先进个人取自该业绩评价轮次"}
+    )
     version = fields.Int()
 
 
@@ -128,8 +131,16 @@ def index() -> Any:
             if current_user.role in (Role.DISTRICT_ADMIN, Role.DISTRICT_VIEWER)
             or lst.status != AwardList.DRAFT
         ]
+    from scoring.evaluation_models import EvaluationRound
+
+    rounds = db.session.scalars(select(EvaluationRound).order_by(EvaluationRound.id.desc())).all()
     return render_template(
-        "awards/index.html", year=year, school_year=school_year, lists=lists, errors=errors
+        "awards/index.html",
+        year=year,
+        school_year=school_year,
+        lists=lists,
+        errors=errors,
+        rounds=rounds,
     ), (422 if errors else 200)
 
 
@@ -140,6 +151,15 @@ def compute() -> Any:
     year = svc.get_or_create_year(school_year)
     lst = svc.draft_units(year)
     flash("已按当前成绩生成先进单位草稿名单", "success")
+    return redirect(url_for("awards.list_page", list_id=lst.id))
+
+
+@bp.post("/awards/compute-individuals")
+@roles_required(*ADMIN)
+def compute_individuals() -> Any:
+    year = svc.get_or_create_year(_year_arg())
+    lst = svc.draft_individuals(year)
+    flash("已按业绩评价结果生成先进个人草稿名单", "success")
     return redirect(url_for("awards.list_page", list_id=lst.id))
 
 
@@ -210,6 +230,14 @@ def finalise(list_id: int) -> Any:
 
 
 def list_table(lst: AwardList) -> tuple[list[str], list[list[Any]]]:
+    if lst.kind == AwardList.INDIVIDUALS:
+        rows = [
+            [e["school"], e["name"], e["score"], "先进个人" if e["awarded"] else ""]
+            for e in sorted(
+                lst.snapshot["entries"], key=lambda e: (e["school"], -float(e["score"]))
+            )
+        ]
+        return ["学校", "姓名", "得分", "结果"], rows
     header = [
         "名次",
         "类别内顺序",
@@ -272,7 +300,12 @@ def certificates(list_id: int) -> Any:
         abort(409, description="草稿名单不能打印奖状")
     year = lst.award_year.school_year
     district = db.session.scalar(select(District))
-    names = [(e["name"], "先进单位") for e in lst.snapshot["entries"] if e["awarded"]]
+    honour = "先进个人" if lst.kind == AwardList.INDIVIDUALS else "先进单位"
+    names = [
+        (f"{e['school']} {e['name']}" if lst.kind == AwardList.INDIVIDUALS else e["name"], honour)
+        for e in lst.snapshot["entries"]
+        if e["awarded"]
+    ]
     when = (lst.finalised_at or lst.published_at).strftime("%Y年%m月%d日")
     pdf = render_certificates(
         names, f"{year}—{year + 1}学年学校后勤工作先进单位", district.name if district else "", when
@@ -339,6 +372,18 @@ class AwardListsApi(MethodView):
     def post(self, args: dict[str, Any]) -> Any:
         """Compute a new 先进单位 draft from the current results."""
         return svc.draft_units(
+            svc.get_or_create_year(args.get("school_year") or current_school_year())
+        )
+
+
+@blp.route("/awards/lists/individuals")
+class IndividualListsApi(MethodView):
+    @roles_required(*ADMIN)
+    @blp.arguments(YearArgs, location="query")
+    @blp.response(201, AwardListSchema)
+    def post(self, args: dict[str, Any]) -> Any:
+        """Compute a new 先进个人 draft from the chosen evaluation round."""
+        return svc.draft_individuals(
             svc.get_or_create_year(args.get("school_year") or current_school_year())
         )
 

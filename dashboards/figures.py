@@ -189,7 +189,12 @@ def stacked_months(
             }
             for key, label, colour in series
         ],
-        "layout": _layout(title, barmode="stack", xaxis={"type": "category"}, yaxis={"tickformat": "d", "rangemode": "tozero"}),
+        "layout": _layout(
+            title,
+            barmode="stack",
+            xaxis={"type": "category"},
+            yaxis={"tickformat": "d", "rangemode": "tozero"},
+        ),
     }
 
 

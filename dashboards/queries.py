@@ -313,7 +313,9 @@ def submission_compliance(f: Filters, months: int = 6) -> list[dict[str, Any]]:
         select(func.count(School.id), func.sum(case((School.boarding, 1), else_=0))), f
     )
     n_schools, n_boarding = db.session.execute(school_stmt).one()
-    per_month = int(n_schools or 0) * 3 + int(n_boarding or 0)  # dormitory only for boarding schools
+    per_month = int(n_schools or 0) * 3 + int(
+        n_boarding or 0
+    )  # dormitory only for boarding schools
     from scoring.models import Period
 
     # Only months the district opened for self-assessment are expected (no August, say).
