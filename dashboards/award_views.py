@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask.views import MethodView
+from flask_babel import gettext as _
 from flask_login import current_user
 from flask_smorest import Blueprint as ApiBlueprint
 from marshmallow import Schema, fields, validate
@@ -121,7 +122,7 @@ def index() -> Any:
         if data is not None:
             year = year or svc.get_or_create_year(school_year)
             svc.update_rules(year, data)
-            flash("表彰规则已保存", "success")
+            flash(_("表彰规则已保存"), "success")
             return redirect(url_for("awards.index", school_year=school_year))
     lists = []
     if year is not None:
@@ -150,7 +151,7 @@ def compute() -> Any:
     school_year = _year_arg()
     year = svc.get_or_create_year(school_year)
     lst = svc.draft_units(year)
-    flash("已按当前成绩生成先进单位草稿名单", "success")
+    flash(_("已按当前成绩生成先进单位草稿名单"), "success")
     return redirect(url_for("awards.list_page", list_id=lst.id))
 
 
@@ -159,7 +160,7 @@ def compute() -> Any:
 def compute_individuals() -> Any:
     year = svc.get_or_create_year(_year_arg())
     lst = svc.draft_individuals(year)
-    flash("已按业绩评价结果生成先进个人草稿名单", "success")
+    flash(_("已按业绩评价结果生成先进个人草稿名单"), "success")
     return redirect(url_for("awards.list_page", list_id=lst.id))
 
 
@@ -189,7 +190,7 @@ def list_page(list_id: int) -> Any:
 @roles_required(*ADMIN)
 def publish(list_id: int) -> Any:
     svc.publish(get_or_404(AwardList, list_id))
-    flash("名单已公示", "success")
+    flash(_("名单已公示"), "success")
     return redirect(url_for("awards.list_page", list_id=list_id))
 
 
@@ -201,7 +202,7 @@ def object_to(list_id: int) -> Any:
     if data is None:
         return render_template("error.html", code=422, message="请填写异议内容", errors=errors), 422
     svc.object_to(lst, data["content"], school_id=current_user.school_id, user_id=current_user.id)
-    flash("异议已提交，区教育局将在公示期内答复", "success")
+    flash(_("异议已提交，区教育局将在公示期内答复"), "success")
     return redirect(url_for("awards.list_page", list_id=list_id))
 
 
@@ -213,7 +214,7 @@ def resolve(objection_id: int) -> Any:
     if data is None:
         return render_template("error.html", code=422, message="请填写处理意见", errors=errors), 422
     svc.resolve(obj, data["resolution"], user_id=current_user.id)
-    flash("异议已处理", "success")
+    flash(_("异议已处理"), "success")
     return redirect(url_for("awards.list_page", list_id=obj.award_list_id))
 
 
@@ -225,7 +226,7 @@ def finalise(list_id: int) -> Any:
     if data is None:
         return render_template("error.html", code=422, message="提交有误", errors=errors), 422
     svc.finalise(lst, user_id=current_user.id, early_reason=data.get("early_reason") or None)
-    flash("名单已定稿并生成校验码", "success")
+    flash(_("名单已定稿并生成校验码"), "success")
     return redirect(url_for("awards.list_page", list_id=list_id))
 
 
@@ -297,7 +298,7 @@ def certificates(list_id: int) -> Any:
 
     lst = _list_or_404(list_id)
     if lst.status == AwardList.DRAFT:
-        abort(409, description="草稿名单不能打印奖状")
+        abort(409, description=_("草稿名单不能打印奖状"))
     year = lst.award_year.school_year
     district = db.session.scalar(select(District))
     honour = "先进个人" if lst.kind == AwardList.INDIVIDUALS else "先进单位"

@@ -8,6 +8,7 @@ from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, send_file, url_for
 from flask.views import MethodView
+from flask_babel import gettext as _
 from flask_login import current_user
 from flask_smorest import Blueprint as ApiBlueprint
 from marshmallow import Schema, fields, validate
@@ -94,7 +95,7 @@ def index() -> Any:
         data, errors = parse_form(GenerateSchema())
         if data is not None:
             _row, job = start(data["year"], data["month"])
-            flash("通报正在后台生成", "info")
+            flash(_("通报正在后台生成"), "info")
             return redirect(url_for("core.job", job_id=job.id))
     stmt = select(Bulletin).order_by(Bulletin.year.desc(), Bulletin.month.desc())
     rows = [b for b in db.session.scalars(stmt) if current_user.role in DISTRICT or b.published]
@@ -114,7 +115,7 @@ def detail(bulletin_id: int) -> Any:
 
 def _file(b: Bulletin, name: str | None, mimetype: str, suffix: str) -> Any:
     if b.status != "ready" or not name:
-        abort(409, description="通报尚未生成完成")
+        abort(409, description=_("通报尚未生成完成"))
     path = os.path.join(bulletin_dir(), name)
     if not os.path.exists(path):
         abort(404)
@@ -147,13 +148,13 @@ def download_pdf(bulletin_id: int) -> Any:
 def publish(bulletin_id: int) -> Any:
     b = get_or_404(Bulletin, bulletin_id)
     if b.status != "ready":
-        abort(409, description="通报尚未生成完成")
+        abort(409, description=_("通报尚未生成完成"))
     b.published = True
     db.session.flush()
     from district import audit
 
     audit.record("bulletin.publish", b, after={"year": b.year, "month": b.month})
-    flash("通报已发布，各校可见", "success")
+    flash(_("通报已发布，各校可见"), "success")
     return redirect(url_for("bulletins.detail", bulletin_id=b.id))
 
 

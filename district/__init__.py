@@ -9,6 +9,11 @@ from typing import Any
 from flask import Flask, g, request, send_from_directory
 
 from config import Config, DevConfig
+from district.validation import install as _install_validation_messages
+
+# marshmallow copies its default messages into each field when a schema class is defined,
+# so the Chinese ones are set before any module of the project defines a schema.
+_install_validation_messages()
 
 # Feature modules: each exposes ``bp`` (pages, a Flask Blueprint) and ``blp`` (API, a
 # flask-smorest Blueprint), either may be None. Registering here is all a new one needs;

@@ -120,3 +120,7 @@ def init_cli(app: Flask) -> None:
         conn = redis_connection()
         qs = [Queue(q.strip(), connection=conn) for q in queues.split(",") if q.strip()]
         Worker(qs, connection=conn).work(with_scheduler=not burst, burst=burst)
+
+    from district.i18n_cli import i18n
+
+    app.cli.add_command(i18n)

@@ -18,6 +18,7 @@ from werkzeug.exceptions import HTTPException, InternalServerError
 
 from district.extensions import db
 from district.jobs import dispatch_ready
+from district.validation import INVALID_JSON_BODY
 from tenants.auth import is_api_request
 from tenants.scope import TenantScopeViolation
 
@@ -44,7 +45,7 @@ class Conflict(HTTPException):
 
 
 def error_response(code: int, message: str | None = None, errors: Any = None) -> Any:
-    message = message or _(MESSAGES.get(code, "请求失败"))
+    message = message or (_(MESSAGES[code]) if code in MESSAGES else _("请求失败"))
     if is_api_request():
         body: dict[str, Any] = {"code": code, "status": _status_name(code), "message": message}
         if errors:
@@ -78,6 +79,10 @@ def init_errors(app: Flask) -> None:
             default = getattr(type(e), "description", None)
             if e.description and e.description != default:
                 message = e.description
+        if errors == {"json": [INVALID_JSON_BODY]}:
+            # webargs' fixed English text for a body that does not parse.
+            errors = {"json": [_("JSON 格式有误，无法解析")]}
+            message = message or errors["json"][0]
         if message is None and e.code == 400 and e.description and "JSON" in e.description:
             message = _("JSON 格式有误，无法解析")
         return error_response(e.code or 500, message, errors)

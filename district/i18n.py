@@ -19,6 +19,15 @@ from district.extensions import babel
 SUPPORTED = ("zh_CN", "en")
 
 
+def N_(message: str) -> str:
+    """Mark a string for extraction without translating it now (``flask i18n`` reads ``N_``).
+
+    For Chinese text that Python hands to a template which translates it (``{{ _(label) }}``)
+    and that no label table (see district/i18n_cli.py) already covers.
+    """
+    return message
+
+
 def select_locale() -> str:
     wanted = request.args.get("lang") or request.cookies.get("lang")
     if getattr(current_user, "is_authenticated", False) and current_user.locale in SUPPORTED:

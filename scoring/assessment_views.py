@@ -1,10 +1,11 @@
-"""Pages: scoring periods (考核月份), monthly self-assessment (自评), evidence downloads and
-the submission compliance table (提交情况).
+"""Pages: monthly self-assessment (自评), evidence downloads and the submission compliance
+table (提交情况).
 
-Pages live in ``bp`` ("assessments"); the JSON API ``blp`` (/api/v1) lives in
-:mod:`scoring.assessment_api` and is re-exported here, the schemas both use in
-:mod:`scoring.assessment_schemas`. Both call the services in :mod:`scoring.periods` and
-:mod:`scoring.assessments`.
+The blueprint ``bp`` (:mod:`scoring.assessment_blueprint`), the scoring-period pages
+(:mod:`scoring.period_views`) and the JSON API ``blp`` (/api/v1,
+:mod:`scoring.assessment_api`) are re-exported here, as are the schemas pages and API
+share (:mod:`scoring.assessment_schemas`). All call the services in
+:mod:`scoring.periods` and :mod:`scoring.assessments`.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from marshmallow import ValidationError
@@ -20,7 +21,6 @@ from marshmallow import ValidationError
 from district.errors import Conflict
 from district.exports import xlsx_response
 from district.extensions import db
-from district.nav import register_nav
 from scoring import assessments as svc
 from scoring import periods
 from scoring.assessment_api import (
@@ -42,6 +42,7 @@ from scoring.assessment_api import (
     my_school,
     send_evidence,
 )
+from scoring.assessment_blueprint import bp
 from scoring.assessment_schemas import (
     AssessmentDetailSchema,
     AssessmentItemSchema,
@@ -57,8 +58,9 @@ from scoring.assessment_schemas import (
     SubmissionComplianceSchema,
 )
 from scoring.models import Period, SelfAssessment
+from scoring.period_views import period_close, period_reopen, periods_page
 from scoring.rubric_data import KINDS, MEASURES, PROGRAMMES
-from tenants.auth import ANY_TENANT_USER, DISTRICT_STAFF, roles_required
+from tenants.auth import ANY_TENANT_USER, roles_required
 from tenants.models import Role, School
 from tenants.services import get_or_404
 
@@ -90,23 +92,10 @@ __all__ = [
     "SubmissionComplianceSchema",
     "blp",
     "bp",
+    "period_close",
+    "period_reopen",
+    "periods_page",
 ]
-
-bp = Blueprint("assessments", __name__)
-
-
-@bp.context_processor
-def _template_helpers() -> dict[str, Any]:
-    return {
-        "labels": svc.STATE_LABELS,
-        "state_of": svc.state_of,
-        "programme_names": PROGRAMMES,
-    }
-
-
-register_nav("自评", "assessments.overview", ANY_TENANT_USER, order=20)
-register_nav("考核月份", "assessments.periods_page", DISTRICT_STAFF, order=21)
-register_nav("提交情况", "assessments.compliance_page", DISTRICT_READERS, order=22)
 
 
 def _default_month() -> tuple[int, int]:
@@ -115,72 +104,6 @@ def _default_month() -> tuple[int, int]:
         return latest[0].year, latest[0].month
     today = periods.local_today()
     return today.year, today.month
-
-
-# --- pages: periods ---------------------------------------------------------------------------
-
-
-@bp.route("/periods", methods=["GET", "POST"])
-@roles_required(*DISTRICT_STAFF)
-def periods_page() -> Any:
-    errors: dict[str, Any] = {}
-    if request.method == "POST":
-        if current_user.role != Role.DISTRICT_ADMIN:
-            abort(403)
-        try:
-            data = PeriodSchema().load(
-                {k: v for k, v in request.form.items() if k != "csrf_token" and v.strip()}
-            )
-            period = periods.open_period(data["year"], data["month"], data.get("deadline"))
-        except ValidationError as err:
-            errors = err.messages  # type: ignore[assignment]
-        except Conflict as err:
-            errors = {"_": [getattr(err, "data", {}).get("message", _("冲突"))]}
-        else:
-            flash(_("已开放 %(y)d年%(m)d月的自评", y=period.year, m=period.month), "success")
-            return redirect(url_for("assessments.periods_page"))
-    today = periods.local_today()
-    rows = periods.list_periods()
-    return render_template(
-        "assessments/periods.html",
-        periods=rows,
-        counts=periods.submission_counts(),
-        lock_messages={p.id: periods.lock_explanation(p) for p in rows},
-        errors=errors,
-        form=request.form if request.method == "POST" else None,
-        default=(today.year, today.month),
-        deadline_day=periods.deadline_day(),
-    ), (422 if errors else 200)
-
-
-def _period_action(period_id: int, action: str) -> Any:
-    period = get_or_404(Period, period_id)
-    try:
-        if action == "close":
-            periods.close_period(period, current_user.id)
-            flash(
-                _("已关闭 %(y)d年%(m)d月，该月自评已全部锁定", y=period.year, m=period.month),
-                "success",
-            )
-        else:
-            periods.reopen_period(period, current_user.id)
-            flash(_("已重新开放 %(y)d年%(m)d月", y=period.year, m=period.month), "success")
-    except Conflict as err:
-        db.session.rollback()
-        flash(getattr(err, "data", {}).get("message", _("操作冲突")), "error")
-    return redirect(url_for("assessments.periods_page"))
-
-
-@bp.post("/periods/<int:period_id>/close")
-@roles_required(*ADMIN)
-def period_close(period_id: int) -> Any:
-    return _period_action(period_id, "close")
-
-
-@bp.post("/periods/<int:period_id>/reopen")
-@roles_required(*ADMIN)
-def period_reopen(period_id: int) -> Any:
-    return _period_action(period_id, "reopen")
 
 
 # --- pages: self-assessments ---------------------------------------------------------------

@@ -481,9 +481,10 @@ class _Sums:
         if row[7]:
             for entry in row[7].split(";"):
                 code, points, value = entry.split("|")
+                # Text of a NUMERIC (PostgreSQL) or of a REAL (SQLite, 15 digits): exact.
                 self.special[code] = (
-                    _dec(points) if points else None,
-                    _dec(value, _MILLI) if value else None,
+                    Decimal(points) if points else None,
+                    Decimal(value) if value else None,
                 )
 
 
@@ -699,7 +700,7 @@ def _triggered(sums: _Sums | None, applicable: Applicable) -> list[str]:
     if sums is None or not sums.special:
         return []
     special = sums.special
-    return [c for c in applicable.vetoes if engine.veto_triggered(special.get(c, (None,))[0])]
+    return [c for c in applicable.vetoes if c in special and engine.veto_triggered(special[c][0])]
 
 
 def _combined_dimensions(
@@ -850,9 +851,11 @@ def _compute_batch(
     by_item: dict[Item, list[_Pending]] = defaultdict(list)
     for p in pending:
         by_item[(p.school_id, p.year, p.month)].append(p)
+    totals: dict[Item, int] = defaultdict(int)
+    for (school_id, year, month, _programme), n in complaints.items():
+        totals[(school_id, year, month)] += n
     for item, entries in by_item.items():
-        total = sum(n for k, n in complaints.items() if k[:3] == item)
-        out[item] = _results_of(entries, rules, total)
+        out[item] = _results_of(entries, rules, totals[item])
     return out
 
 

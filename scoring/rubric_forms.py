@@ -40,6 +40,7 @@ def flat_errors(errors: Any) -> dict[str, list[str]]:
 
 
 def content_from_json(text: str) -> tuple[dict[str, Any] | None, list[str]]:
+    """The JSON editor's text as rubric content, or (None, why not)."""
     try:
         content = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -79,6 +80,7 @@ def posted_rows() -> list[dict[str, Any]]:
 def content_from_table(
     version: RubricVersion,
 ) -> tuple[dict[str, Any] | None, list[tuple[int | None, str]]]:
+    """The table editor's rows as rubric content, or (None, row-numbered problems)."""
     base = base_of(version.rubric)
     base["name"] = (request.form.get("name") or "").strip() or base["name"]
     base["boarding_only"] = bool(request.form.get("boarding_only"))

@@ -26,16 +26,19 @@ def public_get_limit() -> str:
 
 
 def token_url(token: str) -> str:
+    """The full answer link of a survey token, to print or send."""
     return url_for("surveys.answer", token=token, _external=True)
 
 
 def public_message(title: str, message: str, code: int) -> Any:
+    """A message page (or JSON for JSON callers) with the given status."""
     if request.is_json:
         return jsonify(code=code, message=message), code
     return render_template("surveys/public_message.html", title=title, message=message), code
 
 
 def link_gone(reason: str) -> Any:
+    """410: the survey is closed, or this one-use link was used."""
     if reason == "closed":
         return public_message(_("评议已结束"), _("本次民主评议已经结束，感谢您的关注。"), 410)
     return public_message(
@@ -55,6 +58,7 @@ def check_public_csrf() -> str | None:
 
 
 def answer_payload(n: int) -> dict[str, Any]:
+    """The posted answers to ``n`` questions (form or JSON), not yet validated."""
     if request.is_json:
         body = request.get_json(silent=True)
         if not isinstance(body, dict):

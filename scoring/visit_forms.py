@@ -13,6 +13,7 @@ from scoring.visit_scoring import ProgrammeSheet
 
 
 def posted_files(*names: str) -> list[Any]:
+    """The uploaded files (with a name) under any of these form fields."""
     files = []
     for name in names:
         files.extend(f for f in request.files.getlist(name) if f and f.filename)
@@ -20,6 +21,7 @@ def posted_files(*names: str) -> list[Any]:
 
 
 def month_arg() -> tuple[int | None, int | None, str]:
+    """``?month=YYYY-MM`` as (year, month, the value to show again); Nones when absent."""
     raw = (request.args.get("month") or "").strip()
     try:
         year, month = (int(p) for p in raw.split("-"))
@@ -31,6 +33,7 @@ def month_arg() -> tuple[int | None, int | None, str]:
 
 
 def parse_day(raw: str | None, errors: dict[str, list[str]]) -> date | None:
+    """An ISO date, or None (with a ``visited_on`` message in ``errors`` when malformed)."""
     raw = (raw or "").strip()
     if not raw:
         return None
@@ -76,10 +79,12 @@ def form_items(sheets: list[ProgrammeSheet]) -> tuple[list[dict], dict]:
 
 
 def error_messages(err: ValidationError) -> dict[str, Any]:
+    """A validation error's messages as a dict (a bare list goes under "_")."""
     return err.messages if isinstance(err.messages, dict) else {"_": err.messages}
 
 
 def load_posted(schema: Schema, form: Any) -> tuple[dict | None, dict]:
+    """(data, {}) or (None, messages) for the schema's non-empty fields of a posted form."""
     raw = {k: v.strip() for k, v in form.items() if k != "csrf_token" and v.strip() != ""}
     raw = {k: v for k, v in raw.items() if k in schema.fields}
     try:
@@ -89,6 +94,7 @@ def load_posted(schema: Schema, form: Any) -> tuple[dict | None, dict]:
 
 
 def flat_messages(errors: dict) -> str:
+    """Nested messages as one line for a flash message."""
     parts = []
     for value in errors.values():
         if isinstance(value, dict):

@@ -96,13 +96,22 @@ class Zone(DistrictOwned, db.Model):
     """片区: a group of schools an inspector is responsible for (片区负责制)."""
 
     __tablename__ = "zones"
-    __table_args__ = (UniqueConstraint("district_id", "name"),)
+    __table_args__ = (
+        UniqueConstraint("district_id", "name"),
+        # Target of (district_id, zone_id) foreign keys: a school cannot sit in another district's zone.
+        UniqueConstraint("district_id", "id", name="uq_zones_district_id_id"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(100))
     code: Mapped[str | None] = mapped_column(String(32))
 
-    schools: Mapped[list[School]] = relationship(back_populates="zone", order_by="School.name")
+    schools: Mapped[list[School]] = relationship(
+        back_populates="zone",
+        order_by="School.name",
+        primaryjoin="and_(School.zone_id == Zone.id, School.district_id == Zone.district_id)",
+        foreign_keys="[School.zone_id]",
+    )
     version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     __mapper_args__ = {"version_id_col": version}
 
@@ -113,6 +122,7 @@ class School(TenantOwned, db.Model):
     __tablename__ = "schools"
     __table_args__ = (
         UniqueConstraint("district_id", "id", name="uq_schools_district_id_id"),
+        ForeignKeyConstraint(["district_id", "zone_id"], ["zones.district_id", "zones.id"]),
         UniqueConstraint("district_id", "name"),
         UniqueConstraint("district_id", "code"),
         Index("ix_schools_tenant", "district_id", "id"),
@@ -120,7 +130,7 @@ class School(TenantOwned, db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     district_id: Mapped[int] = mapped_column(ForeignKey("districts.id"))
-    zone_id: Mapped[int | None] = mapped_column(ForeignKey("zones.id"))
+    zone_id: Mapped[int | None] = mapped_column()
     code: Mapped[str] = mapped_column(String(32))
     name: Mapped[str] = mapped_column(String(100))
     level: Mapped[str] = mapped_column(String(20))
@@ -136,7 +146,11 @@ class School(TenantOwned, db.Model):
     )
     created_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)
 
-    zone: Mapped[Zone | None] = relationship(back_populates="schools")
+    zone: Mapped[Zone | None] = relationship(
+        back_populates="schools",
+        primaryjoin="and_(School.zone_id == Zone.id, School.district_id == Zone.district_id)",
+        foreign_keys="[School.zone_id]",
+    )
     version: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     # Optimistic concurrency: a stale form or a second editor gets a 409, never a silent overwrite.
     __mapper_args__ = {"version_id_col": version}
@@ -176,7 +190,10 @@ inspector_zones = Table(
     db.metadata,
     Column("district_id", ForeignKey("districts.id"), nullable=False, default=_zone_district_id),
     Column("user_id", ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
-    Column("zone_id", ForeignKey("zones.id", ondelete="CASCADE"), primary_key=True),
+    Column("zone_id", Integer, primary_key=True),
+    ForeignKeyConstraint(
+        ["district_id", "zone_id"], ["zones.district_id", "zones.id"], ondelete="CASCADE"
+    ),
 )
 
 

@@ -91,19 +91,47 @@ def _all_zone_names(app: Any) -> list[str]:
 
 @pytest.fixture()
 def planted(app: Any, world: Any, factories: Any) -> dict[str, int]:
-    """Rows the app would refuse: a district-2 school in a district-1 zone, and
-    inspector1 (district 1) linked to district 2's zone 丙."""
+    """Rows the database itself refuses — a district-2 school in a district-1 zone, and
+    inspector1 (district 1) linked to district 2's zone 丙 — planted anyway with foreign
+    key checks switched off, to prove the read filter holds even if such rows existed."""
+    from sqlalchemy.exc import IntegrityError
+
+    from tests.conftest import _owner_engine
+
     empty = factories.zone(world.d1, name="空片区")
-    rogue = factories.school(world.d2, empty, name="丙二校-SECRET", code="C02")
-    with app.app_context(), unscoped("tests: plant a cross-district link"):
-        db.session.execute(
+    with pytest.raises(IntegrityError):  # (district_id, zone_id) -> zones refuses it
+        factories.school(world.d2, empty, name="丙二校-SECRET", code="C02")
+    with app.app_context():
+        db.session.remove()
+    engine = _owner_engine(app)
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.exec_driver_sql("SET LOCAL session_replication_role = replica")
+        else:
+            conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
+        conn.execute(
+            insert(School).values(
+                district_id=world.d2.id,
+                zone_id=empty.id,
+                name="丙二校-SECRET",
+                code="C02",
+                level="初中",
+                boarding=False,
+                student_count=1,
+                staff_count=1,
+                honours=[],
+                public_token="planted-rogue-school",
+            )
+        )
+        conn.execute(
             insert(inspector_zones).values(
                 district_id=world.d2.id, user_id=world.inspector1.id, zone_id=world.z3.id
             )
         )
-        db.session.commit()
-        db.session.remove()
-    return {"empty_zone": empty.id, "rogue_school": rogue.id}
+        rogue_id = conn.execute(select(School.id).where(School.code == "C02")).scalar_one()
+        if engine.dialect.name != "postgresql":
+            conn.exec_driver_sql("PRAGMA foreign_keys=ON")
+    return {"empty_zone": empty.id, "rogue_school": rogue_id}
 
 
 # --- session.get and the identity map ----------------------------------------------
