@@ -14,7 +14,7 @@ from marshmallow import Schema, fields, validate
 from sqlalchemy import func, select
 
 from dashboards import panels as panel_mod
-from dashboards import queries
+from dashboards import queries, staff_panels  # noqa: F401 - registers the staff panels
 from dashboards.queries import Filters
 from district.exports import table_workbook, xlsx_response
 from district.extensions import db
