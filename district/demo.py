@@ -225,6 +225,9 @@ def demo_exists() -> bool:
 __all__ = ["build_demo", "demo_exists", "DEMO_PASSWORD", "DEMO_EXTENSIONS", "Zone"]
 
 # Feature demo data registers itself in DEMO_EXTENSIONS (imported last: they import this module).
+# The order of these imports is the order the extensions run in.
+# isort: off
 import scoring.evaluation_demo  # noqa: E402,F401 - imports staff_demo first, so runs after it
 import scoring.staff_demo  # noqa: E402,F401
 import scoring.demo  # noqa: E402,F401 - four creations: sources and results, runs last
+# isort: on

@@ -10,7 +10,7 @@ import flask_babel
 import pytest
 from babel.messages.pofile import read_po
 from babel.support import Translations
-from marshmallow import fields, validate
+from marshmallow import ValidationError, fields, validate
 
 from district.i18n_cli import po_path
 from district.nav import NAV
@@ -53,7 +53,7 @@ def test_user_with_english_locale_sees_english_navigation(
     user = factories.user(Role.DISTRICT_ADMIN, world.d1, username="admin_en", locale="en")
     html = _text(client_for(user).get("/"))
     nav = re.search(r'<nav class="nav">(.*?)</nav>', html, re.S).group(1)
-    for label in ("Home", "Schools", "Zones", "Users", "Audit log", "Jobs"):
+    for label in ("Home", "Schools", "Zone", "Users", "Audit log", "Jobs"):
         assert f">{label}<" in nav, label
     assert not CJK.search(nav), nav
     assert "District bureau logistics administrator" in html  # Role.LABELS via _(role_label)
@@ -103,8 +103,9 @@ def test_the_compiled_catalogue_matches_the_po(catalog: Any) -> None:
 def test_marshmallow_defaults_are_chinese() -> None:
     assert fields.Integer().error_messages["invalid"] == "不是有效的整数。"
     assert fields.Str(required=True).error_messages["required"] == "此项为必填项。"
-    assert validate.Range(min=0).error == "须大于或等于 {min}。"
-    with pytest.raises(Exception, match="长度不能超过 3"):
+    with pytest.raises(ValidationError, match="^须大于或等于 0。$"):
+        validate.Range(min=0)(-1)
+    with pytest.raises(ValidationError, match="^长度不能超过 3。$"):
         validate.Length(max=3)("abcd")
 
 

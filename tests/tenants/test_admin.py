@@ -147,7 +147,7 @@ def test_user_form_errors_are_shown_and_nothing_saved(
         ({"role": Role.INSPECTOR, "zone_ids": [str(world.z3.id)]}, "片区不存在"),
         ({"role": Role.DISTRICT_VIEWER, "username": "head_b"}, "用户名已被使用"),
         ({"role": Role.DISTRICT_VIEWER, "username": "bad name!"}, "用户名只能包含"),
-        ({"role": Role.PLATFORM_OPERATOR}, "Must be one of"),
+        ({"role": Role.PLATFORM_OPERATOR}, "须为以下之一"),
     ]
     for extra, message in cases:
         data = {"username": "someone", "display_name": "某人", "password": "Start-2026!"}

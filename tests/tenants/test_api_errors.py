@@ -205,7 +205,7 @@ def test_school_form_with_bad_number_is_422(app: Any, world: Any, admin: Any) ->
     resp = admin.post("/admin/schools/new", data=_form(student_count="many"))
     assert resp.status_code == 422
     html = resp.get_data(as_text=True)
-    assert 'class="field-error"' in html and "Not a valid integer" in html
+    assert 'class="field-error"' in html and "不是有效的整数" in html
     assert 'value="many"' in html  # what the user typed is kept
     assert _schools(app) == before
 
