@@ -15,6 +15,7 @@ context manager with a loud name that takes a reason; grep for it.
 from __future__ import annotations
 
 import contextvars
+import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -288,13 +289,20 @@ def _allows(scope: Scope, obj: Any) -> bool:
 # --- the hooks ----------------------------------------------------------------------
 
 
-def _criteria_options(scope: Scope) -> list[Any]:
+def _criteria_options(scope: Scope) -> tuple[Any, ...]:
     # Plain expressions (not lambdas) so the tenant ids travel as bound parameters:
     # a lambda closing over them could be served stale from the statement cache.
-    return [
+    return _criteria_for(scope, len(TENANT_MODELS))
+
+
+@functools.lru_cache(maxsize=512)
+def _criteria_for(scope: Scope, _model_count: int) -> tuple[Any, ...]:
+    """Built once per scope (one option per tenant model is most of the hook's cost);
+    the options are immutable, so sharing them between statements is safe."""
+    return tuple(
         with_loader_criteria(cls, cls.tenant_criteria(scope), include_aliases=True)
         for cls in TENANT_MODELS
-    ]
+    )
 
 
 def _tenant_tables() -> dict[Table, type]:
