@@ -50,13 +50,19 @@ __all__ = [
 def derived_measure(school: School, measure: str | None, year: int, month: int) -> Decimal | None:
     """A measured indicator's value taken from the school's data, when the data exists.
 
-    green_ratio: green area ÷ campus area. The others (health-certificate share from
-    the staff roster, dorm-standard share, meat-dish share) are entered by hand until
-    their data lands; extend here, the form and the score pick it up.
+    green_ratio: green area ÷ campus area; health_cert_share: canteen staff with a valid
+    健康证 on the month's last day ÷ canteen staff, from the staff roster (None when the
+    roster has no canteen staff, so the school enters it by hand). Dorm-standard and
+    meat-dish shares are entered by hand; extend here, the form and the score pick it up.
     """
     if measure == "green_ratio":
         ratio = school.green_ratio
         return None if ratio is None else ratio.quantize(Decimal("0.0001"))
+    if measure == "health_cert_share":
+        from scoring.staff import health_cert_share_for_month
+
+        share = health_cert_share_for_month(school.id, year, month)
+        return None if share is None else share.quantize(Decimal("0.0001"))
     return None
 
 

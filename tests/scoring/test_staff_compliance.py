@@ -404,3 +404,29 @@ def test_attendee_import_by_school_code_and_name_is_all_or_nothing(
     assert attendance() == []
     assert upload([["学校代码", "姓名"], ["A01", "王芳"]]).status_code == 302
     assert attendance() == [a1.id]
+
+
+def test_health_certificate_share_prefills_the_canteen_indicator(app, world) -> None:  # noqa: ANN001
+    """The canteen rubric's measured indicator takes its value from the roster."""
+    from datetime import date
+    from decimal import Decimal
+
+    from district.extensions import db
+    from scoring.assessments import derived_measure
+    from scoring.staff_models import Certificate, StaffMember
+    from tenants.models import School
+    from tenants.scope import Scope, use_scope
+
+    with app.app_context(), use_scope(Scope.for_schools(world.d1.id, {world.a.id})):
+        for i, valid in enumerate((True, True, False)):
+            person = StaffMember(school_id=world.a.id, name=f"操作员{i}", post="食堂操作员",
+                                 employment_type="合同工", five_roles=[])
+            db.session.add(person)
+            db.session.flush()
+            if valid:
+                db.session.add(Certificate(school_id=world.a.id, staff_id=person.id, kind="健康证",
+                                           number=f"H{i}", expires_on=date(2027, 1, 1)))
+        db.session.flush()
+        school = db.session.get(School, world.a.id)
+        assert derived_measure(school, "health_cert_share", 2026, 11) == Decimal("0.6667")
+        db.session.rollback()
