@@ -70,9 +70,7 @@ def _stars(score: float) -> int:
     return 5 if score >= 95 else 4 if score >= 90 else 3 if score >= 80 else 2 if score >= 70 else 1
 
 
-def _district(
-    index: int, n_schools: int, rng: random.Random, school_offset: int
-) -> dict[str, Any]:
+def _district(index: int, n_schools: int, rng: random.Random, school_offset: int) -> dict[str, Any]:
     with unscoped("bench: create a district"):
         district = District(code=f"CITY{index + 1:02d}", name=f"基准城区{index + 1}")
         db.session.add(district)

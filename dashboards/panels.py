@@ -206,21 +206,35 @@ EXTRA_PANELS: list[Callable[[Filters, date], Panel | None]] = []
 
 
 def all_panels(
-    f: Filters, *, programme: str, school_id: int | None, school_name: str | None, today: date
+    f: Filters,
+    *,
+    programme: str,
+    school_id: int | None,
+    school_name: str | None,
+    today: date,
+    only: str | None = None,
 ) -> list[Panel]:
-    panels = [
-        league(f),
-        trends(f),
-        heatmap(f, programme),
-        radar(f, school_id, school_name),
-        scatter(f),
-        compliance(f),
-        coverage(f),
-        findings(f, today),
-        complaints(f),
+    """Every panel, or just ``only`` (so one panel's endpoint costs one panel's queries)."""
+    builders: list[tuple[str, Callable[[], Panel | None]]] = [
+        ("league", lambda: league(f)),
+        ("trends", lambda: trends(f)),
+        ("heatmap", lambda: heatmap(f, programme)),
+        ("radar", lambda: radar(f, school_id, school_name)),
+        ("scatter", lambda: scatter(f)),
+        ("compliance", lambda: compliance(f)),
+        ("coverage", lambda: coverage(f)),
+        ("findings", lambda: findings(f, today)),
+        ("complaints", lambda: complaints(f)),
     ]
-    for extra in EXTRA_PANELS:
-        panel = extra(f, today)
+    builders += [
+        (getattr(extra, "panel_key", extra.__name__), lambda extra=extra: extra(f, today))
+        for extra in EXTRA_PANELS
+    ]
+    panels = []
+    for key, build in builders:
+        if only is not None and key != only:
+            continue
+        panel = build()
         if panel is not None:
             panels.append(panel)
     return panels

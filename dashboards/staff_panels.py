@@ -128,4 +128,6 @@ def training_coverage(f: Filters, today: date) -> Panel | None:
     )
 
 
+certificate_compliance.panel_key = "certificates"  # type: ignore[attr-defined]
+training_coverage.panel_key = "training"  # type: ignore[attr-defined]
 EXTRA_PANELS.extend([certificate_compliance, training_coverage])

@@ -78,7 +78,7 @@ def _parse_args() -> dict[str, Any]:
     return DashboardArgs().load(raw)
 
 
-def _panels(args: dict[str, Any], f: Filters) -> list[panel_mod.Panel]:
+def _panels(args: dict[str, Any], f: Filters, only: str | None = None) -> list[panel_mod.Panel]:
     school_id = args.get("school_id")
     school_name = None
     if school_id:
@@ -90,6 +90,7 @@ def _panels(args: dict[str, Any], f: Filters) -> list[panel_mod.Panel]:
         school_id=school_id,
         school_name=school_name,
         today=date.today(),
+        only=only,
     )
 
 
@@ -130,7 +131,10 @@ def dashboard_export() -> Any:
     if not key:
         abort(422)
     f = _filters(args)
-    panel = next(p for p in _panels(args, f) if p.key == key)
+    panels = _panels(args, f, only=key)
+    if not panels:
+        abort(404)
+    panel = panels[0]
     data = table_workbook(panel.title[:30], panel.columns, panel.rows)
     return xlsx_response(data, f"{panel.title}_{f.year}年{f.month}月.xlsx")
 
@@ -338,9 +342,7 @@ class DashboardApi(MethodView):
     def get(self, args: dict[str, Any]) -> Any:
         """District dashboard panels (figure JSON + table rows); ``panel`` picks one."""
         f = _filters(args)
-        panels = _panels(args, f)
-        if args.get("panel"):
-            panels = [p for p in panels if p.key == args["panel"]]
+        panels = _panels(args, f, only=args.get("panel"))
         return {"year": f.year, "month": f.month, "panels": [p.as_json() for p in panels]}
 
 

@@ -79,7 +79,11 @@ def _load_token_user(req: Any) -> User | None:
         user = db.session.get(User, token.user_id)
         if user is None or not user.active:
             return None
-        token.last_used_at = utcnow()
+        now = utcnow()
+        # Record use at most every 5 minutes: a write (and commit) on every API GET
+        # would cost more than the request itself.
+        if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 300:
+            token.last_used_at = now
     g.auth_via_token = True
     return user
 
