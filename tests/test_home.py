@@ -16,7 +16,9 @@ def test_school_head_home_reminds_of_deadline(app: Any, world: Any, client_for: 
     today = local_today()
     with app.app_context(), use_scope(Scope.for_district(world.d1.id)):
         ensure_default_rubrics()
-        db.session.add(Period(year=today.year, month=today.month, deadline=today + timedelta(days=2)))
+        db.session.add(
+            Period(year=today.year, month=today.month, deadline=today + timedelta(days=2))
+        )
         db.session.commit()
     html = client_for(world.head_a).get("/").get_data(as_text=True)
     assert "还剩 2 天" in html
@@ -27,7 +29,9 @@ def test_no_reminder_when_deadline_is_far(app: Any, world: Any, client_for: Any)
     today = local_today()
     with app.app_context(), use_scope(Scope.for_district(world.d1.id)):
         ensure_default_rubrics()
-        db.session.add(Period(year=today.year, month=today.month, deadline=today + timedelta(days=20)))
+        db.session.add(
+            Period(year=today.year, month=today.month, deadline=today + timedelta(days=20))
+        )
         db.session.commit()
     html = client_for(world.head_a).get("/").get_data(as_text=True)
     assert "待提交" in html and "还剩" not in html

@@ -120,7 +120,9 @@ def test_full_workflow_through_the_pages(app: Any, year_data: Any, client_for: A
         f"/awards/objections/{objections[0]['id']}/resolve", data={"resolution": "经复核，计算无误"}
     )
     assert resp.status_code == 302
-    assert "经复核，计算无误" in head_b.get(list_url).get_data(as_text=True)  # the school sees the answer
+    assert "经复核，计算无误" in head_b.get(list_url).get_data(
+        as_text=True
+    )  # the school sees the answer
     early = admin.api("POST", f"/api/v1/awards/lists/{list_id}/finalise", json={})
     assert early.status_code == 409 and "公示期未满" in early.get_json()["message"]
     resp = admin.api(

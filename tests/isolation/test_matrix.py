@@ -162,7 +162,9 @@ def _foreign(world: Any, owners: tuple[str, ...]) -> tuple[set[int], set[int], s
     return districts, district_level, schools
 
 
-def _is_foreign(table: str, row: dict[str, Any], foreign: tuple[set[int], set[int], set[int]]) -> bool:
+def _is_foreign(
+    table: str, row: dict[str, Any], foreign: tuple[set[int], set[int], set[int]]
+) -> bool:
     districts, district_level, schools = foreign
     if table == "districts":
         return row["id"] in districts or row["id"] in district_level
@@ -216,7 +218,9 @@ def test_every_route_is_isolated(app: Any, world: Any, client_for: Any) -> None:
                 url = _build(rule, ctx, owner, provided) if rule.arguments else rule.rule
                 if url is None:
                     continue
-                failures.extend(_probe(app, world, c, actor, url, method, bool(rule.arguments), markers))
+                failures.extend(
+                    _probe(app, world, c, actor, url, method, bool(rule.arguments), markers)
+                )
                 checked += 1
     assert not failures, f"{len(failures)} isolation failures:\n" + "\n".join(failures)
     assert checked >= len(routes)
@@ -252,7 +256,9 @@ def _probe(
             failures.append(f"{actor.name} {method} {url}: {resp.status_code}, expected refusal")
         if before != after:
             changed = [t for t in before if before[t] != after[t]]
-            failures.append(f"{actor.name} {method} {url}: changed another tenant's rows in {changed}")
+            failures.append(
+                f"{actor.name} {method} {url}: changed another tenant's rows in {changed}"
+            )
     leaked = [m for m in markers if m in _body_text(resp)]
     if leaked:
         failures.append(f"{actor.name} {method} {url}: shows foreign data {leaked}")

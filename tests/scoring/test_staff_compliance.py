@@ -419,13 +419,25 @@ def test_health_certificate_share_prefills_the_canteen_indicator(app, world) -> 
 
     with app.app_context(), use_scope(Scope.for_schools(world.d1.id, {world.a.id})):
         for i, valid in enumerate((True, True, False)):
-            person = StaffMember(school_id=world.a.id, name=f"操作员{i}", post="食堂操作员",
-                                 employment_type="合同工", five_roles=[])
+            person = StaffMember(
+                school_id=world.a.id,
+                name=f"操作员{i}",
+                post="食堂操作员",
+                employment_type="合同工",
+                five_roles=[],
+            )
             db.session.add(person)
             db.session.flush()
             if valid:
-                db.session.add(Certificate(school_id=world.a.id, staff_id=person.id, kind="健康证",
-                                           number=f"H{i}", expires_on=date(2027, 1, 1)))
+                db.session.add(
+                    Certificate(
+                        school_id=world.a.id,
+                        staff_id=person.id,
+                        kind="健康证",
+                        number=f"H{i}",
+                        expires_on=date(2027, 1, 1),
+                    )
+                )
         db.session.flush()
         school = db.session.get(School, world.a.id)
         assert derived_measure(school, "health_cert_share", 2026, 11) == Decimal("0.6667")
