@@ -68,6 +68,8 @@ class Config:
     OPENAPI_SWAGGER_UI_URL = "/api/swagger-ui-assets/"
 
     JOBS_INLINE = REDIS_URL is None
+    # Dashboard panel data is cached this long per scope and filters (0: off).
+    DASHBOARD_CACHE_SECONDS = int(_env("DASHBOARD_CACHE_SECONDS", "60"))
     TESTING = False
 
 
@@ -87,3 +89,5 @@ class TestConfig(Config):
     RATELIMIT_STORAGE_URI = "memory://"
     MAX_CONTENT_LENGTH = 2 * 1024 * 1024
     PASSWORD_HASH_METHOD = "pbkdf2:sha256:1000"
+    # Each test builds its own data with recycled ids; tests/dashboards turns it on to test it.
+    DASHBOARD_CACHE_SECONDS = 0

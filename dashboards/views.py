@@ -13,6 +13,7 @@ from flask_smorest import Blueprint as ApiBlueprint
 from marshmallow import Schema, fields, validate
 from sqlalchemy import func, select
 
+from dashboards import cache as dashboard_cache
 from dashboards import panels as panel_mod
 from dashboards import queries, staff_panels  # noqa: F401 - registers the staff panels
 from dashboards.queries import Filters
@@ -84,14 +85,26 @@ def _panels(args: dict[str, Any], f: Filters, only: str | None = None) -> list[p
     if school_id:
         school = get_or_404(School, school_id)
         school_name = school.name
-    return panel_mod.all_panels(
-        f,
-        programme=args.get("programme") or "canteen",
-        school_id=school_id,
-        school_name=school_name,
-        today=date.today(),
-        only=only,
-    )
+    today = date.today()
+
+    def build() -> list[dict[str, Any]]:
+        panels = panel_mod.all_panels(
+            f,
+            programme=args.get("programme") or "canteen",
+            school_id=school_id,
+            school_name=school_name,
+            today=today,
+            only=only,
+        )
+        return [p.as_json() for p in panels]
+
+    parts = {
+        "f": [f.year, f.month, f.zone_id, f.level, f.boarding],
+        "args": args,
+        "only": only,
+        "today": today,
+    }
+    return [panel_mod.Panel(**data) for data in dashboard_cache.cached(parts, build)]
 
 
 @bp.get("/static-vendor/plotly.min.js")

@@ -73,19 +73,32 @@ def request_full_recompute(year: int, month: int, *, user_id: int | None = None)
     )
 
 
+def _fresh_dashboards(district_id: int, result: dict[str, Any]) -> dict[str, Any]:
+    from dashboards.cache import invalidate
+
+    invalidate(district_id)
+    return result
+
+
 def recompute_school_months(district_id: int, items: list[list[int]]) -> dict[str, Any]:
     from scoring.results import recompute
 
-    return recompute([tuple(i) for i in items], progress=report_progress)
+    return _fresh_dashboards(
+        district_id, recompute([tuple(i) for i in items], progress=report_progress)
+    )
 
 
 def recompute_period(district_id: int, year: int, month: int) -> dict[str, Any]:
     from scoring.results import recompute, school_months_of_period
 
-    return recompute(school_months_of_period(year, month), progress=report_progress)
+    return _fresh_dashboards(
+        district_id, recompute(school_months_of_period(year, month), progress=report_progress)
+    )
 
 
 def recompute_district_from(district_id: int, year: int, month: int) -> dict[str, Any]:
     from scoring.results import recompute, school_months_from
 
-    return recompute(school_months_from(year, month), progress=report_progress)
+    return _fresh_dashboards(
+        district_id, recompute(school_months_from(year, month), progress=report_progress)
+    )
