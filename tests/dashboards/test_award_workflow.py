@@ -91,6 +91,7 @@ def test_full_workflow_through_the_pages(app: Any, year_data: Any, client_for: A
     page = admin.get(list_url).get_data(as_text=True)
     # A and B tie on 90.00; A wins on inspector average; E is excluded for too few visits.
     assert "督查次数 1 次（至少 2 次）" in page
+    assert f"/results/schools/{year_data.a.id}" in page  # every score traces to its school-months
     data = admin.api("GET", f"/api/v1/awards/lists/{list_id}").get_json()
     awarded = [e["name"] for e in data["snapshot"]["entries"] if e["awarded"]]
     assert awarded == ["甲校-SECRET-A"]
