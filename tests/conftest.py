@@ -66,13 +66,13 @@ def _check_services() -> None:
         pytest.exit("; ".join(problems), returncode=3)
 
 
-def _create_test_database(server_url: str) -> str:
+def _create_test_database(server_url: str, prefix: str = "houqin_test") -> str:
     """A private database per test run (parallel runs on one server never collide);
     TEST_DATABASE_URL's own database is only used to create and drop it."""
-    name = f"houqin_test_{os.getpid()}"
+    name = f"{prefix}_{os.getpid()}"
     engine = create_engine(server_url, isolation_level="AUTOCOMMIT")
     with engine.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         conn.execute(text(f'CREATE DATABASE "{name}"'))
         exists = conn.execute(
             text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": APP_ROLE}

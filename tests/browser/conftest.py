@@ -14,7 +14,6 @@ No browser is ever downloaded: Playwright launches ``/usr/bin/chromium`` through
 
 from __future__ import annotations
 
-import contextlib
 import os
 import re
 import shutil
@@ -28,7 +27,7 @@ from typing import Any
 
 import pytest
 from openpyxl import load_workbook
-from sqlalchemy import create_engine, func, select, text
+from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
 from config import TestConfig
@@ -37,6 +36,7 @@ from tests.conftest import (
     REDIS_URL,
     TEST_DATABASE_URL,
     _check_services,
+    _create_test_database,
     _drop_test_database,
     _pg_url,
 )
@@ -85,22 +85,9 @@ def chromium_available() -> None:
 
 
 def _create_private_database(server_url: str) -> str:
-    """Like tests/conftest.py's private database, under a name of our own: the main
-    suite's ``app`` fixture (same process, same pid) must not drop ours."""
-    name = f"houqin_browser_{os.getpid()}"
-    engine = create_engine(server_url, isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-        exists = conn.execute(
-            text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": APP_ROLE}
-        ).scalar()
-        if not exists:
-            # A parallel run may create it meanwhile.
-            with contextlib.suppress(Exception):
-                conn.execute(text(f"CREATE ROLE {APP_ROLE} LOGIN NOSUPERUSER NOBYPASSRLS"))
-    engine.dispose()
-    return make_url(server_url).set(database=name).render_as_string(hide_password=False)
+    """tests/conftest.py's private database under a name of our own: the main suite's
+    ``app`` fixture (same process, same pid) must not drop ours."""
+    return _create_test_database(server_url, prefix="houqin_browser")
 
 
 @dataclass
