@@ -41,23 +41,32 @@ Decisions worth knowing:
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import json
-from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections import defaultdict, deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_EVEN, Context, Decimal, localcontext
 from typing import Any
 
 from sqlalchemy import (
+    Integer,
     String,
     and_,
     case,
     cast,
+    column,
     delete,
     func,
     literal,
     or_,
     select,
+    text,
+)
+from sqlalchemy import (
+    values as values_table,
 )
 
 from district.audit import AuditEntry
@@ -92,6 +101,15 @@ _MILLI = Decimal("0.0001")
 # The engine's arithmetic context, so that results never depend on the caller's.
 _CONTEXT = Context(prec=28, rounding=ROUND_HALF_EVEN)
 _AGGREGATED_KINDS = ("judged", "checklist")
+# The indicator table's numbers: summed kinds (1), measured (2), veto (3); 四好 dimensions.
+_AGGREGATED, _MEASURED, _VETO = 1, 2, 3
+_KIND_NUMBER = {
+    "judged": _AGGREGATED,
+    "checklist": _AGGREGATED,
+    "measured": _MEASURED,
+    "veto": _VETO,
+}
+_DIMENSION_NUMBER = {d: n for n, d in enumerate(DIMENSIONS, start=1)}
 
 Item = tuple[int, int, int]  # (school_id, year, month)
 Progress = Callable[[int, str | None], None]
@@ -167,6 +185,9 @@ class VersionInfo:
     names: dict[str, tuple[str, str]]  # code -> (category name, indicator name)
     measures: dict[str, str | None]
     stored_kinds: dict[str, str]
+    # (version, programme, code, dimension number, max points, signature, kind number):
+    # the rows of the indicator table the batch queries join (see indicator_table)
+    table: tuple[tuple[int, str, str, int, Decimal, int, int], ...] = ()
     _applicable: dict[tuple[bool, str | None], Applicable] = field(default_factory=dict)
 
     def applicable(self, boarding: bool, level: str | None) -> Applicable:
@@ -238,6 +259,25 @@ class Catalogue:
         for versions in self._versions.values():
             versions.sort(reverse=True)
         self.versions: dict[int, VersionInfo] = {}
+        # Applicability classes of indicators, (boarding only, levels) -> a small number:
+        # sources are summed per class, and a school adds up the classes that apply to it.
+        self.signatures: dict[tuple[bool, tuple[str, ...] | None], int] = {}
+        self._applies: dict[tuple[int, bool, str | None], bool] = {}
+
+    def signature(self, boarding_only: Any, levels: Any) -> int:
+        key = (bool(boarding_only), tuple(levels) if levels else None)
+        return self.signatures.setdefault(key, len(self.signatures) + 1)
+
+    def applies(self, signature: int, boarding: bool, level: str | None) -> bool:
+        """Whether indicators of this class apply to a school (as engine.applicable_indicators)."""
+        key = (signature, boarding, level)
+        found = self._applies.get(key)
+        if found is None:
+            by_number = {n: k for k, n in self.signatures.items()}
+            boarding_only, levels = by_number[signature]
+            found = (boarding or not boarding_only) and (not levels or level in levels)
+            self._applies[key] = found
+        return found
 
     def in_force(self, year: int, month: int) -> dict[str, int]:
         """programme -> version id in force for a month (latest effective, then number)."""
@@ -288,6 +328,18 @@ class Catalogue:
                 names={r.code: (r.category_name, r.name) for r in members},
                 measures={r.code: r.measure for r in members},
                 stored_kinds={r.code: r.kind for r in members},
+                table=tuple(
+                    (
+                        version_id,
+                        r.programme,
+                        r.code,
+                        _DIMENSION_NUMBER.get(r.dimension, 0),
+                        Decimal(r.max_points).quantize(_CENT),
+                        self.signature(r.boarding_only, r.levels),
+                        _KIND_NUMBER.get(r.kind, 0),
+                    )
+                    for r in members
+                ),
             )
 
 
@@ -418,35 +470,49 @@ def counted_assessment() -> Any:
     )
 
 
-def _clamped(points: Any) -> Any:
-    return case(
-        (points < 0, literal(0)),
-        (points > RubricIndicator.max_points, RubricIndicator.max_points),
-        else_=points,
+def indicator_table(catalogue: Catalogue, version_ids: Iterable[int]) -> Any:
+    """The indicators of these versions as a small inline table (a subquery ``ri``).
+
+    Joining the source rows to it rather than to ``rubric_indicators`` lets the database
+    hash a few dozen rows carrying exactly what the sums need — dimension and kind as
+    numbers, the applicability class as one number — instead of comparing strings and
+    grouping by a JSON list of levels for every source row.
+    """
+    rows = [row for v in version_ids for row in catalogue.versions[v].table]
+    if not rows:
+        return None
+    columns = (
+        column("version_id", Integer),
+        column("programme", String),
+        column("code", String),
+        column("dimension", Integer),
+        column("max_points", RubricIndicator.max_points.type),
+        column("signature", Integer),
+        column("kind", Integer),
     )
+    # A CTE: SQLite takes ``WITH ri(…) AS (VALUES …)`` but not VALUES aliased in FROM.
+    return values_table(*columns, name="ri").data(rows).cte("ri")
 
 
-_SIGNATURE = (RubricIndicator.boarding_only, cast(RubricIndicator.levels, String))
-
-
-def _source_columns(points: Any, value: Any) -> list[Any]:
+def _source_columns(ri: Any, points: Any, value: Any) -> list[Any]:
     """What a source is reduced to, per applicability class of its indicators: Σ clamped
     points per 四好 dimension and how many were scored (judged and checklist kinds), and
     the rows the sums cannot express — measured indicators (points come from a curve over
     the value) and triggered vetoes — as one ``code|points|value;…`` string."""
-    aggregated = and_(points.is_not(None), RubricIndicator.kind.in_(_AGGREGATED_KINDS))
-    clamped = _clamped(points)
+    aggregated = and_(points.is_not(None), ri.c.kind == _AGGREGATED)
+    clamped = case(
+        (points < 0, literal(0)),
+        (points > ri.c.max_points, ri.c.max_points),
+        else_=points,
+    )
     sums = [
-        func.sum(case((and_(aggregated, RubricIndicator.dimension == d), clamped), else_=0))
-        for d in DIMENSIONS
+        func.sum(case((and_(aggregated, ri.c.dimension == n), clamped)))
+        for n in range(1, len(DIMENSIONS) + 1)
     ]
     special = case(
         (
-            or_(
-                RubricIndicator.kind == "measured",
-                and_(RubricIndicator.kind == "veto", points > 0),
-            ),
-            RubricIndicator.code
+            or_(ri.c.kind == _MEASURED, and_(ri.c.kind == _VETO, points > 0)),
+            ri.c.code
             + "|"
             + func.coalesce(cast(points, String), "")
             + "|"
@@ -455,9 +521,9 @@ def _source_columns(points: Any, value: Any) -> list[Any]:
         else_=None,
     )
     return [
-        *_SIGNATURE,
+        ri.c.signature,
         *sums,
-        func.sum(case((aggregated, 1), else_=0)),
+        func.count(case((aggregated, 1))),
         func.aggregate_strings(special, ";"),
     ]
 
@@ -467,35 +533,21 @@ class _Sums:
     """A source's points: per applicability class, Σ per dimension and a count; plus the
     measured and veto rows by code (points, value)."""
 
-    parts: list[tuple[tuple[bool, str | None], tuple[Decimal, ...], int]] = field(
-        default_factory=list
-    )
+    parts: list[tuple[int, tuple[Decimal | None, ...], int]] = field(default_factory=list)
     special: dict[str, tuple[Decimal | None, Decimal | None]] = field(default_factory=dict)
 
     def add(self, row: Sequence[Any]) -> None:
         """A row of :func:`_source_columns`."""
+        if row[5]:
+            self.parts.append((row[0], tuple(_dec(v) for v in row[1:5]), row[5]))
         if row[6]:
-            self.parts.append(
-                ((bool(row[0]), row[1]), tuple(_dec(v) or _ZERO for v in row[2:6]), int(row[6]))
-            )
-        if row[7]:
-            for entry in row[7].split(";"):
+            for entry in row[6].split(";"):
                 code, points, value = entry.split("|")
                 # Text of a NUMERIC (PostgreSQL) or of a REAL (SQLite, 15 digits): exact.
                 self.special[code] = (
                     Decimal(points) if points else None,
                     Decimal(value) if value else None,
                 )
-
-
-def _signature_applies(
-    signature: tuple[Any, str | None], boarding: bool, level: str | None
-) -> bool:
-    boarding_only, levels_text = signature
-    if boarding_only and not boarding:
-        return False
-    levels = json.loads(levels_text) if levels_text else None
-    return not levels or level in levels
 
 
 @dataclass
@@ -509,14 +561,20 @@ class _VisitRef:
 
 @dataclass
 class _Batch:
-    """Every source row a batch of school-months needs, loaded in a fixed number of queries."""
+    """Every source row a batch of school-months needs, loaded in a fixed number of queries
+    (:meth:`load`, in the database worker); :func:`_compute_batch` then only computes."""
 
+    items: Sequence[Item]
     school_ids: list[int]
+    months: list[tuple[int, int]]
     lo: int
     hi: int
     version_ids: list[int]
-    versions_by_programme: dict[str, list[int]]
     stand_in: int
+    schools: dict[int, SchoolKind] = field(default_factory=dict)
+    semesters: dict = field(default_factory=dict)
+    satisfaction: dict = field(default_factory=dict)
+    complaints: dict[tuple, int] = field(default_factory=dict)
     assessments: dict[tuple[int, int, int, str], int] = field(default_factory=dict)
     self_sums: dict[tuple[int, int], _Sums] = field(default_factory=lambda: defaultdict(_Sums))
     visits: dict[tuple[int, str], list[_VisitRef]] = field(
@@ -525,22 +583,19 @@ class _Batch:
     visit_sums: dict[tuple[int, str, int], _Sums] = field(
         default_factory=lambda: defaultdict(_Sums)
     )
+    # raw rows of the two big queries, turned into the dicts above by unpack()
+    _self_rows: list[Any] = field(default_factory=list)
+    _visit_rows: list[Any] = field(default_factory=list)
 
-    def _indicator(self, programme: Any, code: Any) -> Any:
-        """Join a source row to its indicator in the versions in force for the batch.
-
-        With one version per programme (the usual case) the version is a CASE on the
-        programme, an equality the (version, code) unique index serves row by row."""
-        single = {p: v[0] for p, v in self.versions_by_programme.items() if len(v) == 1}
-        if len(single) == len(self.versions_by_programme):
-            version = RubricIndicator.rubric_version_id == case(single, value=programme)
-        else:
-            version = RubricIndicator.rubric_version_id.in_(self.version_ids)
-        return and_(version, RubricIndicator.programme == programme, RubricIndicator.code == code)
-
-    def load(self) -> None:
-        """Three queries: the counted self-assessments, their sums, the visits' sums."""
+    def load(self, catalogue: Catalogue, rules: engine.ScoringRules) -> None:
+        """The batch's sources: schools, satisfaction, complaints, the counted
+        self-assessments and — summed in the database — their items and the visits'
+        scores. Only fetches: the rows are unpacked by :meth:`unpack`."""
         sids = self.school_ids
+        self.schools = _schools(sids)
+        self.semesters = _semesters(self.months, rules)
+        self.satisfaction = satisfaction_by_school(sids, self.semesters.values(), rules)
+        self.complaints = _complaints(sids, self.lo, self.hi)
         in_batch = (
             SelfAssessment.school_id.in_(sids),
             _key_of(SelfAssessment).between(self.lo, self.hi),
@@ -556,51 +611,62 @@ class _Batch:
             ).where(*in_batch)
         ):
             self.assessments[(r[1], r[2], r[3], r[4])] = r[0]
-        if not self.version_ids:
+        ri = indicator_table(catalogue, self.version_ids)
+        if ri is None:
             return
-        for r in db.session.execute(
-            select(SelfAssessmentItem.assessment_id, RubricIndicator.rubric_version_id)
-            .add_columns(*_source_columns(SelfAssessmentItem.points, SelfAssessmentItem.value))
-            .join(SelfAssessment, SelfAssessment.id == SelfAssessmentItem.assessment_id)
-            .join(
-                RubricIndicator,
-                self._indicator(SelfAssessment.programme, SelfAssessmentItem.indicator_code),
-            )
-            # The items' own school filter lets the (district, school) index lead the plan.
-            .where(SelfAssessmentItem.school_id.in_(sids), *in_batch)
-            .group_by(
-                SelfAssessmentItem.assessment_id, RubricIndicator.rubric_version_id, *_SIGNATURE
-            )
-        ):
-            self.self_sums[(r[0], r[1])].add(r[2:])
+        with hash_plans():
+            self._self_rows = db.session.execute(
+                select(SelfAssessmentItem.assessment_id, ri.c.version_id)
+                .add_columns(
+                    *_source_columns(ri, SelfAssessmentItem.points, SelfAssessmentItem.value)
+                )
+                .join(SelfAssessment, SelfAssessment.id == SelfAssessmentItem.assessment_id)
+                .join(
+                    ri,
+                    and_(
+                        ri.c.programme == SelfAssessment.programme,
+                        ri.c.code == SelfAssessmentItem.indicator_code,
+                    ),
+                )
+                # The items' own school filter lets the (district, school) index lead.
+                .where(SelfAssessmentItem.school_id.in_(sids), *in_batch)
+                .group_by(SelfAssessmentItem.assessment_id, ri.c.version_id, ri.c.signature)
+            ).all()
+            # Every visit that scored a programme is a candidate inspector source, whatever
+            # it scored (an outer join: rows the versions in force do not know still count).
+            self._visit_rows = db.session.execute(
+                select(
+                    Visit.id,
+                    VisitScore.programme,
+                    Visit.school_id,
+                    Visit.visited_on,
+                    ri.c.version_id,
+                )
+                .add_columns(*_source_columns(ri, VisitScore.points, VisitScore.value))
+                .join(Visit, Visit.id == VisitScore.visit_id)
+                .outerjoin(
+                    ri,
+                    and_(
+                        ri.c.programme == VisitScore.programme,
+                        ri.c.code == VisitScore.indicator_code,
+                    ),
+                )
+                .where(
+                    VisitScore.school_id.in_(sids),
+                    Visit.school_id.in_(sids),
+                    _key_of(Visit).between(self.lo - self.stand_in, self.hi),
+                )
+                # school and day depend on the visit's key: grouping by it is enough.
+                .group_by(Visit.id, VisitScore.programme, ri.c.version_id, ri.c.signature)
+            ).all()
 
-        # Every visit that scored a programme is a candidate inspector source, whatever it
-        # scored (an outer join: rows the version in force does not know still count).
+    def unpack(self) -> None:
+        """The fetched rows as sums by source (pure Python: runs beside the next fetch)."""
+        for r in self._self_rows:
+            self.self_sums[(r[0], r[1])].add(r[2:])
         seen: dict[int, engine.SiteVisit] = {}
         pairs: set[tuple[int, str]] = set()
-        for r in db.session.execute(
-            select(
-                Visit.id,
-                VisitScore.programme,
-                Visit.school_id,
-                Visit.visited_on,
-                RubricIndicator.rubric_version_id,
-            )
-            .add_columns(*_source_columns(VisitScore.points, VisitScore.value))
-            .join(Visit, Visit.id == VisitScore.visit_id)
-            .outerjoin(
-                RubricIndicator, self._indicator(VisitScore.programme, VisitScore.indicator_code)
-            )
-            .where(
-                VisitScore.school_id.in_(sids),
-                Visit.school_id.in_(sids),
-                _key_of(Visit).between(self.lo - self.stand_in, self.hi),
-            )
-            # school and day depend on the visit's key: grouping by it is enough.
-            .group_by(
-                Visit.id, VisitScore.programme, RubricIndicator.rubric_version_id, *_SIGNATURE
-            )
-        ):
+        for r in self._visit_rows:
             visit_id, programme, school_id, visited_on = r[0], r[1], r[2], r[3]
             if (visit_id, programme) not in pairs:
                 pairs.add((visit_id, programme))
@@ -613,6 +679,33 @@ class _Batch:
                 self.visit_sums[(visit_id, programme, r[4])].add(r[5:])
         for refs in self.visits.values():
             refs.sort(key=lambda v: (v.visit.visited_on, v.visit.visit_id))
+        self._self_rows, self._visit_rows = [], []
+
+
+@contextlib.contextmanager
+def hash_plans() -> Iterator[None]:
+    """Let PostgreSQL plan the batch's aggregations with hash joins, for them only.
+
+    The row-level-security filter reads settings the planner cannot see, so it guesses
+    that one row passes and picks nested loops probing an index once per source row —
+    about three times slower than hashing over a batch of tens of thousands of rows. The
+    previous values are restored afterwards (``set_config(…, true)`` would otherwise last
+    until the end of the transaction).
+    """
+    if db.session.get_bind().dialect.name != "postgresql":
+        yield
+        return
+    before = db.session.execute(_PLANNER_SETTINGS, {"nestloop": "off", "mem": "64MB"}).one()
+    try:
+        yield
+    finally:
+        db.session.execute(_PLANNER_SETTINGS, {"nestloop": before[0], "mem": before[1]})
+
+
+_PLANNER_SETTINGS = text(
+    "SELECT current_setting('enable_nestloop'), current_setting('work_mem'),"
+    " set_config('enable_nestloop', :nestloop, true), set_config('work_mem', :mem, true)"
+)
 
 
 # --- from sums to results ----------------------------------------------------------------
@@ -645,9 +738,8 @@ def _evaluate(
     sums: _Sums | None,
     version: VersionInfo,
     applicable: Applicable,
-    school: SchoolKind,
+    applies: Callable[[int], bool],
     derived: dict[str, Decimal],
-    cache: dict,
 ) -> tuple[SourceResult | None, list[str]]:
     """Source score (Σ points ÷ Σ max × 100 over applicable indicators) and the vetoes it
     triggers; exactly :func:`scoring.engine.source_score` after the engine's resolution of
@@ -657,11 +749,7 @@ def _evaluate(
     special = sums.special if sums is not None else {}
     if sums is not None:
         for signature, dim_sums, n in sums.parts:
-            ckey = (signature, school.boarding, school.level)
-            applies = cache.get(ckey)
-            if applies is None:
-                applies = cache[ckey] = _signature_applies(signature, school.boarding, school.level)
-            if not applies:
+            if not applies(signature):
                 continue
             for dimension, value in zip(DIMENSIONS, dim_sums, strict=True):
                 if value:
@@ -720,7 +808,7 @@ def _combined_dimensions(
     return out
 
 
-@dataclass
+@dataclass(slots=True)
 class _Pending:
     """A programme-month between the source pass and the result pass."""
 
@@ -740,46 +828,41 @@ class _Pending:
     needs_detail: bool = False
 
 
-def _compute_batch(
-    items: Sequence[Item], catalogue: Catalogue, rules: engine.ScoringRules
-) -> dict[Item, dict[str, dict[str, Any]]]:
-    """Results of a batch: {(school, year, month): {programme: row values}}."""
+def _batch_of(items: Sequence[Item], catalogue: Catalogue, rules: engine.ScoringRules) -> _Batch:
     school_ids = sorted({s for s, _, _ in items})
     months = sorted({(y, m) for _, y, m in items})
-    lo, hi = month_key(*months[0]), month_key(*months[-1])
-    in_force = {ym: catalogue.in_force(*ym) for ym in months}
-    by_programme: dict[str, set[int]] = defaultdict(set)
-    for by_code in in_force.values():
-        for code, version_id in by_code.items():
-            by_programme[code].add(version_id)
-    version_ids = sorted({v for vs in by_programme.values() for v in vs})
-    catalogue.load(version_ids)
-    schools = _schools(school_ids)
-    batch = _Batch(
-        school_ids,
-        lo,
-        hi,
-        version_ids,
-        {p: sorted(v) for p, v in by_programme.items()},
-        rules.stand_in_months,
+    version_ids = sorted({v for ym in months for v in catalogue.in_force(*ym).values()})
+    return _Batch(
+        items=items,
+        school_ids=school_ids,
+        months=months,
+        lo=month_key(*months[0]),
+        hi=month_key(*months[-1]),
+        version_ids=version_ids,
+        stand_in=rules.stand_in_months,
     )
-    batch.load()
-    semesters = _semesters(months, rules)
-    satisfaction = satisfaction_by_school(school_ids, semesters.values(), rules)
-    complaints = _complaints(school_ids, lo, hi)
 
+
+def _pending_of(batch: _Batch, catalogue: Catalogue, rules: engine.ScoringRules) -> list[_Pending]:
+    """Source scores, picked visit and vetoes of every programme-month (pure Python)."""
+    batch.unpack()
+    schools, semesters, satisfaction = batch.schools, batch.semesters, batch.satisfaction
+    in_force = {ym: catalogue.in_force(*ym) for ym in batch.months}
+    stand_in = rules.stand_in_months
     pending: list[_Pending] = []
-    cache: dict = {}
-    for school_id, year, month in items:
+    for school_id, year, month in batch.items:
         school = schools.get(school_id)
         if school is None:
             continue
         key = month_key(year, month)
-        month_ = Month(year, month)
         semester = semesters.get((year, month))
         sat = (
             satisfaction.get((school_id, semester.school_year, semester.term)) if semester else None
         )
+
+        def applies(signature: int, school: SchoolKind = school) -> bool:
+            return catalogue.applies(signature, school.boarding, school.level)
+
         for code, version_id in in_force[(year, month)].items():
             if catalogue.programmes[code].boarding_only and not school.boarding:
                 continue
@@ -793,36 +876,43 @@ def _compute_batch(
                     batch.self_sums.get((assessment_id, version_id)),
                     version,
                     applicable,
-                    school,
+                    applies,
                     derived,
-                    cache,
                 )
-            # Only the visits the engine may pick from: this month's and the stand-in window.
-            window = [
-                v
-                for v in batch.visits.get((school_id, code), ())
-                if key - rules.stand_in_months <= v.key <= key
-            ]
-            picked = engine.pick_inspector_visit(month_, [v.visit for v in window], rules)
+            # The inspector source, as engine.pick_inspector_visit picks it: the month's
+            # latest visit, else the latest of the stand-in window (visits are sorted by
+            # day, then id: the last one seen is the latest).
+            in_month: _VisitRef | None = None
+            earlier: _VisitRef | None = None
+            month_visits: list[_VisitRef] = []
+            for ref in batch.visits.get((school_id, code), ()):
+                if ref.key == key:
+                    in_month = ref
+                    month_visits.append(ref)
+                elif key - stand_in <= ref.key < key:
+                    earlier = ref
+            picked = None
+            if in_month is not None:
+                picked = engine.PickedVisit(in_month.visit, stand_in=False)
+            elif earlier is not None:
+                picked = engine.PickedVisit(earlier.visit, stand_in=True)
             inspector_source = None
             if picked is not None:
                 inspector_source, _ = _evaluate(
                     batch.visit_sums.get((picked.visit.visit_id, code, version_id)),
                     version,
                     applicable,
-                    school,
+                    applies,
                     derived,
-                    cache,
                 )
             # A veto belongs to its month: any of the month's visits counts, stand-ins not.
             found = set(vetoes)
-            for v in window:
-                if v.key == key:
-                    found.update(
-                        _triggered(
-                            batch.visit_sums.get((v.visit.visit_id, code, version_id)), applicable
-                        )
+            for ref in month_visits:
+                found.update(
+                    _triggered(
+                        batch.visit_sums.get((ref.visit.visit_id, code, version_id)), applicable
                     )
+                )
             entry = _Pending(
                 school_id=school_id,
                 year=year,
@@ -834,7 +924,7 @@ def _compute_batch(
                 picked=picked,
                 vetoes=[c for c in applicable.vetoes if c in found],
                 satisfaction=sat,
-                complaints=_complaint_count(complaints, school_id, year, month, code),
+                complaints=_complaint_count(batch.complaints, school_id, year, month, code),
                 assessment_id=assessment_id,
             )
             if self_source is not None and inspector_source is not None:
@@ -842,17 +932,21 @@ def _compute_batch(
                 # scored on both sides that is the whole score, otherwise ask the engine.
                 entry.needs_detail = not (self_source.complete and inspector_source.complete)
             pending.append(entry)
+    return pending
 
-    needing = [p for p in pending if p.needs_detail]
-    if needing:
-        _inflation_from_detail(needing, catalogue, schools, rules)
 
-    out: dict[Item, dict[str, dict[str, Any]]] = {item: {} for item in items if item[0] in schools}
+def _results_of_batch(
+    batch: _Batch, pending: list[_Pending], rules: engine.ScoringRules
+) -> dict[Item, dict[str, dict[str, Any]]]:
+    """Results of a batch: {(school, year, month): {programme: row values}} (pure)."""
+    out: dict[Item, dict[str, dict[str, Any]]] = {
+        item: {} for item in batch.items if item[0] in batch.schools
+    }
     by_item: dict[Item, list[_Pending]] = defaultdict(list)
     for p in pending:
         by_item[(p.school_id, p.year, p.month)].append(p)
     totals: dict[Item, int] = defaultdict(int)
-    for (school_id, year, month, _programme), n in complaints.items():
+    for (school_id, year, month, _programme), n in batch.complaints.items():
         totals[(school_id, year, month)] += n
     for item, entries in by_item.items():
         out[item] = _results_of(entries, rules, totals[item])
@@ -1177,18 +1271,43 @@ def _existing(items: Sequence[Item]) -> dict[tuple[int, int, int, str], dict[str
 
 
 def _upsert(rows: list[dict[str, Any]]) -> None:
-    dialect = db.session.get_bind().dialect.name
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
+    if db.session.get_bind().dialect.name == "postgresql":
+        _upsert_json(rows)
+        return
+    from sqlalchemy.dialects.sqlite import insert
+
     # Table-level (Core) statement: one executemany; the ORM's bulk path goes row by row.
     stmt = insert(SchoolMonthResult.__table__)
     stmt = stmt.on_conflict_do_update(
-        index_elements=["school_id", "year", "month", "programme"],
+        index_elements=list(_RESULT_KEY),
         set_={name: stmt.excluded[name] for name in (*RESULT_FIELDS, "computed_at")},
     )
     db.session.execute(stmt, rows)
+
+
+_RESULT_KEY = ("school_id", "year", "month", "programme")
+_UPSERT_COLUMNS = ("district_id", *_RESULT_KEY, "computed_at", *RESULT_FIELDS)
+
+
+def _upsert_json(rows: list[dict[str, Any]]) -> None:
+    """PostgreSQL: every row in one statement, sent as one JSON document.
+
+    An executemany binds and sends ~20 parameters per row, which costs more than
+    computing the results; ``json_to_recordset`` turns the document back into typed
+    rows on the server (Decimals travel as strings, so nothing is rounded on the way).
+    """
+    bind = db.session.get_bind()
+    table = SchoolMonthResult.__table__
+    typed = ", ".join(f"{n} {table.c[n].type.compile(bind.dialect)}" for n in _UPSERT_COLUMNS)
+    names = ", ".join(_UPSERT_COLUMNS)
+    updates = ", ".join(f"{n} = EXCLUDED.{n}" for n in (*RESULT_FIELDS, "computed_at"))
+    statement = text(
+        f"INSERT INTO {table.name} ({names}) SELECT {names}"
+        f" FROM json_to_recordset(CAST(:rows AS json)) AS r({typed})"
+        f" ON CONFLICT ({', '.join(_RESULT_KEY)}) DO UPDATE SET {updates}"
+    )
+    payload = json.dumps(rows, default=str)  # Decimal and datetime as text
+    db.session.execute(statement, {"rows": payload})
 
 
 def _actor() -> tuple[int | None, str]:
@@ -1276,6 +1395,40 @@ def _store(
     stats["changed_scores"] += len(changes)
 
 
+class _DatabaseWorker:
+    """Runs the recomputation's database work in order, beside the computing.
+
+    On PostgreSQL the database works while Python computes: one background thread runs
+    the queries of the *same* session — same connection, transaction and tenant scope
+    (the caller's context is copied into it) — so that the database sums batch n + 1 and
+    stores batch n - 1 while the calling thread turns batch n into results. The session is
+    never used by both at once: between ``submit`` and ``result`` the caller only
+    computes, and every database task goes through this one-thread queue, in order.
+    On SQLite (in process, nothing to overlap) a task runs when it is submitted.
+    """
+
+    def __init__(self, threaded: bool) -> None:
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="recompute-db") if threaded else None
+
+    def submit(self, fn: Callable[..., Any], *args: Any) -> Future:
+        if self._pool is not None:
+            return self._pool.submit(contextvars.copy_context().run, fn, *args)
+        done: Future = Future()
+        try:
+            done.set_result(fn(*args))
+        except BaseException as error:  # handed to the caller by result(), as a thread would
+            done.set_exception(error)
+        return done
+
+    def __enter__(self) -> _DatabaseWorker:
+        return self
+
+    def __exit__(self, kind: Any, *_: Any) -> None:
+        if self._pool is not None:
+            # Never leave a query running on the session the caller is about to roll back.
+            self._pool.shutdown(wait=True, cancel_futures=kind is not None)
+
+
 def recompute(items: Iterable[Sequence[int]], progress: Progress | None = None) -> dict[str, Any]:
     """Recompute and store the results of these (school_id, year, month) items.
 
@@ -1298,16 +1451,38 @@ def recompute(items: Iterable[Sequence[int]], progress: Progress | None = None) 
         return stats
     rules = scoring_rules()
     catalogue = Catalogue()
+    batches = [
+        _batch_of(unique[start : start + BATCH_SIZE], catalogue, rules)
+        for start in range(0, len(unique), BATCH_SIZE)
+    ]
+    catalogue.load({v for batch in batches for v in batch.version_ids})
+    threaded = db.session.get_bind().dialect.name == "postgresql"
     done = 0
-    for start in range(0, len(unique), BATCH_SIZE):
-        batch = unique[start : start + BATCH_SIZE]
-        with localcontext(_CONTEXT):
-            computed = _compute_batch(batch, catalogue, rules)
-        stats["results"] += sum(len(v) for v in computed.values())
-        _store(computed, district_id, stats)
-        done += len(batch)
-        if progress is not None:
-            progress(done * 100 // len(unique), f"已计算 {done}/{len(unique)} 个学校月度")
+    with _DatabaseWorker(threaded) as worker:
+        queue = deque(batches)  # a batch is dropped once computed: two in memory at most
+        del batches
+        loading = worker.submit(queue[0].load, catalogue, rules)
+        stored: list[Future] = []
+        while queue:
+            batch = queue.popleft()
+            loading.result()
+            if queue:
+                loading = worker.submit(queue[0].load, catalogue, rules)
+            with localcontext(_CONTEXT):
+                pending = _pending_of(batch, catalogue, rules)
+                needing = [p for p in pending if p.needs_detail]
+                if needing:
+                    worker.submit(
+                        _inflation_from_detail, needing, catalogue, batch.schools, rules
+                    ).result()
+                computed = _results_of_batch(batch, pending, rules)
+            stats["results"] += sum(len(v) for v in computed.values())
+            stored.append(worker.submit(_store, computed, district_id, stats))
+            done += len(batch.items)
+            if progress is not None:
+                progress(done * 100 // len(unique), f"已计算 {done}/{len(unique)} 个学校月度")
+        for future in stored:
+            future.result()
     db.session.flush()
     return stats
 
