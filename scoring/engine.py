@@ -93,7 +93,9 @@ def _clamp(value: Decimal, low: Decimal, high: Decimal) -> Decimal:
 
 def round2(x: Decimal) -> Decimal:
     """Round half-up (四舍五入) to 2 decimals: the stored and displayed value."""
-    return _dec(x).quantize(_CENT, rounding=ROUND_HALF_UP, context=_CONTEXT)
+    if type(x) is not Decimal or not x.is_finite():  # the checks and conversions of _dec
+        x = _dec(x)
+    return x.quantize(_CENT, rounding=ROUND_HALF_UP, context=_CONTEXT)
 
 
 # ---------------------------------------------------------------------------
@@ -550,7 +552,10 @@ def pick_inspector_visit(
 
 def star_level(score: Number, rules: ScoringRules = DEFAULT_RULES) -> int:
     """Star rating (星级): 5 at ≥ 95, 4 at ≥ 85, 3 at ≥ 75, 2 at ≥ 60, else 1 (on the rounded score)."""
-    shown = round2(_dec(score))
+    return _stars_of_shown(round2(_dec(score)), rules)
+
+
+def _stars_of_shown(shown: Decimal, rules: ScoringRules) -> int:
     for stars, threshold in zip((5, 4, 3, 2), rules.star_thresholds, strict=True):
         if shown >= threshold:
             return stars
@@ -584,7 +589,7 @@ class ProgrammeResult:
 def _check_score(name: str, value: Number | None) -> Decimal | None:
     if value is None:
         return None
-    score = _dec(value)
+    score = value if type(value) is Decimal and value.is_finite() else _dec(value)
     if not _ZERO <= score <= HUNDRED:
         raise ValueError(f"{name} score must be within 0-100, got {score}")
     return score
@@ -612,13 +617,17 @@ def programme_result(
     """
     if isinstance(verified_complaints, bool) or verified_complaints < 0:
         raise ValueError("verified complaints must be a count >= 0")
-    scores: dict[str, Decimal | None] = {
-        "self": _check_score("self", self_score),
-        "inspector": _check_score("inspector", inspector_score),
-        "satisfaction": _check_score("satisfaction", satisfaction),
-    }
-    present = [(s, rules.weight(s), v) for s, v in scores.items() if v is not None]
-    used = [(s, w, v) for s, w, v in present if w > 0]
+    self_value = _check_score("self", self_score)
+    inspector_value = _check_score("inspector", inspector_score)
+    used = [
+        (source, weight, value)
+        for source, weight, value in (
+            ("self", rules.weight_self, self_value),
+            ("inspector", rules.weight_inspector, inspector_value),
+            ("satisfaction", rules.weight_satisfaction, _check_score("satisfaction", satisfaction)),
+        )
+        if value is not None and weight > 0
+    ]
     if not used and not veto:
         return None
 
@@ -630,7 +639,6 @@ def programme_result(
     else:
         score = _clamp(weighted_mean - deduction, _ZERO, HUNDRED)
 
-    self_value, inspector_value = scores["self"], scores["inspector"]
     gap: Decimal | None = None
     if self_value is not None and inspector_value is not None:
         gap = (
@@ -638,10 +646,11 @@ def programme_result(
             if inflation_gap is not None
             else round2(self_value) - round2(inspector_value)
         )
+    shown = round2(score)
     return ProgrammeResult(
         score=score,
-        score_rounded=round2(score),
-        stars=star_level(score, rules),
+        score_rounded=shown,
+        stars=_stars_of_shown(shown, rules),
         sources=tuple(s for s, _, _ in used),  # type: ignore[misc]
         weights={s: w / total_weight for s, w, _ in used},
         weighted_mean=weighted_mean,

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, literal_column, select
 
 from district.extensions import db
 from scoring.engine import satisfaction_score, semester_of
@@ -71,22 +71,37 @@ class SchoolTally:
         return {g: t.mean for g, t in self.groups.items() if t.mean is not None}
 
 
+def _answer_sum() -> Any:
+    """Σ of one response's answers, summed in the database (a JSON list of 1–5)."""
+    if db.session.get_bind().dialect.name == "postgresql":
+        elements = "SELECT CAST(a AS INTEGER) AS x FROM json_array_elements_text(answers) AS a"
+    else:
+        elements = "SELECT CAST(value AS INTEGER) AS x FROM json_each(answers)"
+    return literal_column(f"(SELECT COALESCE(SUM(x), 0) FROM ({elements}) AS e)")
+
+
 def _tally(survey_id: int, school_ids: Iterable[int] | None = None) -> dict[int, SchoolTally]:
     """Count answers per school and group. Exact: the mean of every single answer given
-    (every response answers every question), never an average of rounded means."""
-    stmt = select(SurveyResponse.school_id, SurveyResponse.group, SurveyResponse.answers).where(
-        SurveyResponse.survey_id == survey_id
+    (every response answers every question), never an average of rounded means. The
+    database counts and sums; a recomputation of a district's year reads a few rows
+    instead of every response."""
+    stmt = (
+        select(
+            SurveyResponse.school_id,
+            SurveyResponse.group,
+            func.count(),
+            func.sum(func.coalesce(func.json_array_length(SurveyResponse.answers), 0)),
+            func.sum(_answer_sum()),
+        )
+        .where(SurveyResponse.survey_id == survey_id)
+        .group_by(SurveyResponse.school_id, SurveyResponse.group)
     )
     if school_ids is not None:
         stmt = stmt.where(SurveyResponse.school_id.in_(sorted(set(school_ids))))
     out: dict[int, SchoolTally] = {}
-    for school_id, group, answers in db.session.execute(stmt):
+    for school_id, group, responses, answers, total in db.session.execute(stmt):
         tally = out.setdefault(school_id, SchoolTally(school_id))
-        g = tally.groups.setdefault(group, GroupTally())
-        values = [int(a) for a in answers or []]
-        g.responses += 1
-        g.answers += len(values)
-        g.total += sum(values)
+        tally.groups[group] = GroupTally(int(responses), int(answers or 0), int(total or 0))
     return out
 
 

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from district.audit import AuditEntry
 from district.extensions import db
-from scoring import results
+from scoring import engine, results
 from scoring.models import (
     Complaint,
     Rubric,
@@ -523,15 +523,15 @@ def test_bulk_path_matches_the_engine(
                 expected[code] = (
                     r.score_rounded,
                     r.stars,
-                    programme.self_source and results.round2(programme.self_source.score),
-                    programme.inspector_source and results.round2(programme.inspector_source.score),
+                    programme.self_source and engine.round2(programme.self_source.score),
+                    programme.inspector_source and engine.round2(programme.inspector_source.score),
                     r.veto,
                     r.unverified,
                     r.stand_in,
                     r.inflation_gap,
                     r.inflated,
                     r.verified_complaints,
-                    {d: str(results.round2(x)) for d, x in programme.dimensions.items()} or None,
+                    {d: str(engine.round2(x)) for d, x in programme.dimensions.items()} or None,
                     programme.visit.visit.visit_id if programme.visit else None,
                 )
             got = {
@@ -559,7 +559,7 @@ def test_bulk_path_matches_the_engine(
             else:
                 assert rows["overall"].score == overall.score_rounded
                 assert rows["overall"].stars == overall.stars
-                radar = {d: str(results.round2(x)) for d, x in detail.result.dimensions.items()}
+                radar = {d: str(engine.round2(x)) for d, x in detail.result.dimensions.items()}
                 assert rows["overall"].dimensions == (radar or None)
             compared += len(expected)
     assert compared > 40
