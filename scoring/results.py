@@ -66,9 +66,6 @@ from sqlalchemy import (
     select,
     text,
 )
-from sqlalchemy import (
-    values as values_table,
-)
 
 from district.audit import AuditEntry
 from district.extensions import db
@@ -93,6 +90,7 @@ from tenants.models import School, utcnow
 from tenants.scope import require_scope
 
 BATCH_SIZE = 1000  # school-months per batch: bounds memory, whatever the district's size
+HASH_PLANS_FROM = 100  # school-months in a batch from which hash joins beat index probes
 OVERALL = ProgrammeCode.OVERALL
 AUDIT_ACTION = "result.change"
 
@@ -478,28 +476,43 @@ def counted_assessment() -> Any:
     )
 
 
+_INDICATOR_COLUMNS = (
+    ("version_id", Integer()),
+    ("programme", String()),
+    ("code", String()),
+    ("dimension", Integer()),
+    ("max_points", RubricIndicator.max_points.type),
+    ("signature", Integer()),
+    ("kind", Integer()),
+)
+
+
 def indicator_table(catalogue: Catalogue, version_ids: Iterable[int]) -> Any:
-    """The indicators of these versions as a small inline table (a subquery ``ri``).
+    """The indicators of these versions as a small inline table (a CTE ``ri``).
 
     Joining the source rows to it rather than to ``rubric_indicators`` lets the database
     hash a few dozen rows carrying exactly what the sums need — dimension and kind as
     numbers, the applicability class as one number — instead of comparing strings and
-    grouping by a JSON list of levels for every source row.
+    grouping by a JSON list of levels for every source row. The rows travel as one JSON
+    parameter, so the statement's text (and SQLAlchemy's compiled form of it) is the
+    same for every batch.
     """
     rows = [row for v in version_ids for row in catalogue.versions[v].table]
     if not rows:
         return None
-    columns = (
-        column("version_id", Integer),
-        column("programme", String),
-        column("code", String),
-        column("dimension", Integer),
-        column("max_points", RubricIndicator.max_points.type),
-        column("signature", Integer),
-        column("kind", Integer),
-    )
-    # A CTE: SQLite takes ``WITH ri(…) AS (VALUES …)`` but not VALUES aliased in FROM.
-    return values_table(*columns, name="ri").data(rows).cte("ri")
+    names = [name for name, _ in _INDICATOR_COLUMNS]
+    dialect = db.session.get_bind().dialect
+    if dialect.name == "postgresql":
+        typed = ", ".join(f"{n} {t.compile(dialect)}" for n, t in _INDICATOR_COLUMNS)
+        sql = f"SELECT {', '.join(names)} FROM json_to_recordset(CAST(:ri AS json)) AS r({typed})"
+        payload = [dict(zip(names, row, strict=True)) for row in rows]
+    else:
+        picks = ", ".join(f"json_extract(value, '$[{i}]') AS {n}" for i, n in enumerate(names))
+        sql = f"SELECT {picks} FROM json_each(:ri)"
+        payload = [list(row) for row in rows]
+    # max points as JSON numbers: exact on PostgreSQL (numeric), REAL like the points on SQLite
+    table = text(sql).bindparams(ri=json.dumps(payload, default=float))
+    return table.columns(*(column(n, t) for n, t in _INDICATOR_COLUMNS)).cte("ri")
 
 
 def _source_columns(ri: Any, points: Any, value: Any) -> list[Any]:
@@ -629,7 +642,7 @@ class _Batch:
         ri = indicator_table(catalogue, self.version_ids)
         if ri is None:
             return
-        with hash_plans():
+        with hash_plans() if len(self.items) >= HASH_PLANS_FROM else contextlib.nullcontext():
             self._self_rows = db.session.execute(
                 select(SelfAssessmentItem.assessment_id, ri.c.version_id)
                 .add_columns(
@@ -1523,7 +1536,8 @@ def recompute(items: Iterable[Sequence[int]], progress: Progress | None = None) 
         for start in range(0, len(unique), BATCH_SIZE)
     ]
     catalogue.load({v for batch in batches for v in batch.version_ids})
-    threaded = db.session.get_bind().dialect.name == "postgresql"
+    # One batch has nothing to overlap with (a submission recomputes one school-month).
+    threaded = len(batches) > 1 and db.session.get_bind().dialect.name == "postgresql"
     done = 0
     with _gc_paused(), _DatabaseWorker(threaded) as worker:
         queue = deque(batches)  # a batch is dropped once computed: two in memory at most
