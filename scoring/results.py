@@ -45,6 +45,7 @@ import contextlib
 import contextvars
 import gc
 import json
+import sys
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -90,6 +91,7 @@ from tenants.models import School, utcnow
 from tenants.scope import require_scope
 
 BATCH_SIZE = 1000  # school-months per batch: bounds memory, whatever the district's size
+SWITCH_INTERVAL = 0.0005  # seconds: how soon the database worker gets the GIL back
 HASH_PLANS_FROM = 100  # school-months in a batch from which hash joins beat index probes
 OVERALL = ProgrammeCode.OVERALL
 AUDIT_ACTION = "result.change"
@@ -603,6 +605,7 @@ class _Batch:
     semesters: dict = field(default_factory=dict)
     satisfaction: dict = field(default_factory=dict)
     complaints: dict[tuple, int] = field(default_factory=dict)
+    existing: dict[tuple[int, int, int, str], dict[str, Any]] = field(default_factory=dict)
     assessments: dict[tuple[int, int, int, str], int] = field(default_factory=dict)
     self_sums: dict[tuple[int, int], _Sums] = field(default_factory=dict)
     visits: dict[tuple[int, str], list[_VisitRef]] = field(
@@ -614,16 +617,16 @@ class _Batch:
     _self_rows: list[Any] = field(default_factory=list)
     _visit_rows: list[Any] = field(default_factory=list)
 
-    def load(self, catalogue: Catalogue, rules: engine.ScoringRules) -> None:
-        """The batch's sources: schools, satisfaction, complaints, the counted
+    def load(self, catalogue: Catalogue) -> None:
+        """The batch's sources: schools, complaints, the stored results, the counted
         self-assessments and — summed in the database — their items and the visits'
         scores. Only fetches: the rows are unpacked by :meth:`unpack`."""
         sids = self.school_ids
         self.exact = db.session.get_bind().dialect.name == "postgresql"
         self.schools = _schools(sids)
-        self.semesters = _semesters(self.months, rules)
-        self.satisfaction = satisfaction_by_school(sids, self.semesters.values(), rules)
         self.complaints = _complaints(sids, self.lo, self.hi)
+        known = [item for item in self.items if item[0] in self.schools]
+        self.existing = _existing(known) if known else {}
         in_batch = (
             SelfAssessment.school_id.in_(sids),
             _key_of(SelfAssessment).between(self.lo, self.hi),
@@ -729,27 +732,31 @@ def hash_plans() -> Iterator[None]:
     that one row passes and picks nested loops probing an index once per source row —
     about three times slower than hashing over a batch of tens of thousands of rows. The
     previous values are restored afterwards (``set_config(…, true)`` would otherwise last
-    until the end of the transaction).
+    until the end of the transaction). No parallel workers: the second core is computing
+    the previous batch meanwhile (see :class:`_DatabaseWorker`).
     """
     if db.session.get_bind().dialect.name != "postgresql":
         yield
         return
     before = db.session.execute(
-        _PLANNER_SETTINGS, {"loops": "off", "sort": None, "mem": "64MB"}
+        _PLANNER_SETTINGS, {"loops": "off", "sort": None, "mem": "64MB", "par": "0"}
     ).one()
     try:
         yield
     finally:
         db.session.execute(
-            _PLANNER_SETTINGS, {"loops": before[0], "sort": before[1], "mem": before[2]}
+            _PLANNER_SETTINGS,
+            {"loops": before[0], "sort": before[1], "mem": before[2], "par": before[3]},
         )
 
 
 # With sorting discouraged the sums are grouped in a hash table (work_mem holds it).
 _PLANNER_SETTINGS = text(
     "SELECT current_setting('enable_nestloop'), current_setting('enable_sort'),"
-    " current_setting('work_mem'), set_config('enable_nestloop', :loops, true),"
-    " set_config('enable_sort', COALESCE(:sort, :loops), true), set_config('work_mem', :mem, true)"
+    " current_setting('work_mem'), current_setting('max_parallel_workers_per_gather'),"
+    " set_config('enable_nestloop', :loops, true),"
+    " set_config('enable_sort', COALESCE(:sort, :loops), true), set_config('work_mem', :mem, true),"
+    " set_config('max_parallel_workers_per_gather', :par, true)"
 )
 
 
@@ -1333,12 +1340,9 @@ def _existing(items: Sequence[Item]) -> dict[tuple[int, int, int, str], dict[str
 
 
 def _upsert(rows: list[dict[str, Any]]) -> None:
-    if db.session.get_bind().dialect.name == "postgresql":
-        _upsert_json(rows)
-        return
+    """SQLite: one executemany of the table-level (Core) upsert."""
     from sqlalchemy.dialects.sqlite import insert
 
-    # Table-level (Core) statement: one executemany; the ORM's bulk path goes row by row.
     stmt = insert(SchoolMonthResult.__table__)
     stmt = stmt.on_conflict_do_update(
         index_elements=list(_RESULT_KEY),
@@ -1351,7 +1355,7 @@ _RESULT_KEY = ("school_id", "year", "month", "programme")
 _UPSERT_COLUMNS = ("district_id", *_RESULT_KEY, "computed_at", *RESULT_FIELDS)
 
 
-def _upsert_json(rows: list[dict[str, Any]]) -> None:
+def _upsert_json(payload: str) -> None:
     """PostgreSQL: every row in one statement, sent as one JSON document.
 
     An executemany binds and sends ~20 parameters per row, which costs more than
@@ -1368,7 +1372,6 @@ def _upsert_json(rows: list[dict[str, Any]]) -> None:
         f" FROM json_to_recordset(CAST(:rows AS json)) AS r({typed})"
         f" ON CONFLICT ({', '.join(_RESULT_KEY)}) DO UPDATE SET {updates}"
     )
-    payload = json.dumps(rows, default=str)  # Decimal and datetime as text
     db.session.execute(statement, {"rows": payload})
 
 
@@ -1383,13 +1386,27 @@ def _actor() -> tuple[int | None, str]:
     return None, "系统重新计算"
 
 
-def _store(
-    computed: dict[Item, dict[str, dict[str, Any]]], district_id: int, stats: dict[str, int]
-) -> None:
-    existing = _existing(list(computed))
+@dataclass
+class _Writes:
+    """What storing a batch writes: the rows that changed, the rows to delete, audit."""
+
+    upserts: list[dict[str, Any]] = field(default_factory=list)
+    payload: str | None = None  # the upserts as one JSON document (PostgreSQL)
+    deletions: list[int] = field(default_factory=list)
+    audit: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _plan_writes(
+    computed: dict[Item, dict[str, dict[str, Any]]],
+    existing: dict[tuple[int, int, int, str], dict[str, Any]],
+    district_id: int,
+    stats: dict[str, int],
+    *,
+    as_json: bool,
+) -> _Writes:
+    """Compare the computed rows with the stored ones (pure: no database)."""
     now = utcnow()
-    upserts: list[dict[str, Any]] = []
-    deletions: list[int] = []
+    writes = _Writes()
     changes: list[tuple[tuple[int, int, int, str], Any, Any, Any]] = []
     for (school_id, year, month), programmes in computed.items():
         for code, values in programmes.items():
@@ -1398,7 +1415,7 @@ def _store(
             if old is not None and _same(old, values):
                 stats["unchanged"] += 1
                 continue
-            upserts.append(
+            writes.upserts.append(
                 {
                     "district_id": district_id,
                     "school_id": school_id,
@@ -1412,49 +1429,57 @@ def _store(
             if old is not None and _dec(old["score"]) != values["score"]:
                 changes.append((key, old["id"], old["score"], values["score"]))
     for key, old in existing.items():  # rows whose school-month no longer has that result
-        deletions.append(old["id"])
+        writes.deletions.append(old["id"])
         changes.append((key, old["id"], old["score"], None))
-    if upserts:
-        _upsert(upserts)
-    if deletions:
-        db.session.execute(
-            delete(SchoolMonthResult)
-            .where(SchoolMonthResult.id.in_(deletions))
-            .execution_options(synchronize_session=False)
-        )
+    if as_json and writes.upserts:
+        writes.payload = json.dumps(writes.upserts, default=str)  # Decimal, datetime as text
     if changes:
         actor_id, actor_name = _actor()
-        db.session.execute(
-            AuditEntry.__table__.insert(),
-            [
-                {
-                    "district_id": district_id,
-                    "school_id": key[0],
-                    "actor_id": actor_id,
-                    "actor_name": actor_name,
-                    "action": AUDIT_ACTION,
-                    "object_type": "SchoolMonthResult",
-                    "object_id": str(row_id) if row_id is not None else None,
-                    "before": {
-                        "year": key[1],
-                        "month": key[2],
-                        "programme": key[3],
-                        "score": None if before is None else str(_dec(before)),
-                    },
-                    "after": {
-                        "year": key[1],
-                        "month": key[2],
-                        "programme": key[3],
-                        "score": None if after is None else str(after),
-                    },
-                    "created_at": now,
-                }
-                for key, row_id, before, after in changes
-            ],
-        )
-    stats["written"] += len(upserts)
-    stats["deleted"] += len(deletions)
+        writes.audit = [
+            {
+                "district_id": district_id,
+                "school_id": key[0],
+                "actor_id": actor_id,
+                "actor_name": actor_name,
+                "action": AUDIT_ACTION,
+                "object_type": "SchoolMonthResult",
+                "object_id": str(row_id) if row_id is not None else None,
+                "before": {
+                    "year": key[1],
+                    "month": key[2],
+                    "programme": key[3],
+                    "score": None if before is None else str(_dec(before)),
+                },
+                "after": {
+                    "year": key[1],
+                    "month": key[2],
+                    "programme": key[3],
+                    "score": None if after is None else str(after),
+                },
+                "created_at": now,
+            }
+            for key, row_id, before, after in changes
+        ]
+    stats["written"] += len(writes.upserts)
+    stats["deleted"] += len(writes.deletions)
     stats["changed_scores"] += len(changes)
+    return writes
+
+
+def _write(writes: _Writes) -> None:
+    """Upsert, delete and audit one batch: at most three statements."""
+    if writes.payload is not None:
+        _upsert_json(writes.payload)
+    elif writes.upserts:
+        _upsert(writes.upserts)
+    if writes.deletions:
+        db.session.execute(
+            delete(SchoolMonthResult)
+            .where(SchoolMonthResult.id.in_(writes.deletions))
+            .execution_options(synchronize_session=False)
+        )
+    if writes.audit:
+        db.session.execute(AuditEntry.__table__.insert(), writes.audit)
 
 
 @contextlib.contextmanager
@@ -1489,6 +1514,12 @@ class _DatabaseWorker:
 
     def __init__(self, threaded: bool) -> None:
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="recompute-db") if threaded else None
+        self._interval = sys.getswitchinterval()
+        if threaded:
+            # The worker needs the GIL for a moment after each reply from the database;
+            # by default it may wait 5 ms for the computing thread to hand it over, per
+            # query. A shorter interval keeps the database busy (restored on exit).
+            sys.setswitchinterval(SWITCH_INTERVAL)
 
     def submit(self, fn: Callable[..., Any], *args: Any) -> Future:
         if self._pool is not None:
@@ -1507,6 +1538,7 @@ class _DatabaseWorker:
         if self._pool is not None:
             # Never leave a query running on the session the caller is about to roll back.
             self._pool.shutdown(wait=True, cancel_futures=kind is not None)
+            sys.setswitchinterval(self._interval)
 
 
 def recompute(items: Iterable[Sequence[int]], progress: Progress | None = None) -> dict[str, Any]:
@@ -1537,18 +1569,26 @@ def recompute(items: Iterable[Sequence[int]], progress: Progress | None = None) 
     ]
     catalogue.load({v for batch in batches for v in batch.version_ids})
     # One batch has nothing to overlap with (a submission recomputes one school-month).
-    threaded = len(batches) > 1 and db.session.get_bind().dialect.name == "postgresql"
+    postgres = db.session.get_bind().dialect.name == "postgresql"
+    # One batch has nothing to overlap with (a submission recomputes one school-month).
+    threaded = len(batches) > 1 and postgres
+    semesters = _semesters(sorted({(y, m) for _, y, m in unique}), rules)
     done = 0
     with _gc_paused(), _DatabaseWorker(threaded) as worker:
+        # Satisfaction is per school and semester: read once for every batch.
+        satisfaction = worker.submit(
+            satisfaction_by_school, sorted({s for s, _, _ in unique}), semesters.values(), rules
+        )
         queue = deque(batches)  # a batch is dropped once computed: two in memory at most
         del batches
-        loading = worker.submit(queue[0].load, catalogue, rules)
+        loading = worker.submit(queue[0].load, catalogue)
         stored: list[Future] = []
         while queue:
             batch = queue.popleft()
             loading.result()
             if queue:
-                loading = worker.submit(queue[0].load, catalogue, rules)
+                loading = worker.submit(queue[0].load, catalogue)
+            batch.semesters, batch.satisfaction = semesters, satisfaction.result()
             with localcontext(_CONTEXT):
                 pending = _pending_of(batch, catalogue, rules)
                 needing = [p for p in pending if p.needs_detail]
@@ -1558,7 +1598,8 @@ def recompute(items: Iterable[Sequence[int]], progress: Progress | None = None) 
                     ).result()
                 computed = _results_of_batch(batch, pending, rules)
             stats["results"] += sum(len(v) for v in computed.values())
-            stored.append(worker.submit(_store, computed, district_id, stats))
+            writes = _plan_writes(computed, batch.existing, district_id, stats, as_json=postgres)
+            stored.append(worker.submit(_write, writes))
             done += len(batch.items)
             if progress is not None:
                 progress(done * 100 // len(unique), f"已计算 {done}/{len(unique)} 个学校月度")
