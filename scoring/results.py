@@ -632,22 +632,21 @@ class _Batch:
             _key_of(SelfAssessment).between(self.lo, self.hi),
             counted_assessment(),
         )
-        for r in db.session.execute(
-            select(
-                SelfAssessment.id,
-                SelfAssessment.school_id,
-                SelfAssessment.year,
-                SelfAssessment.month,
-                SelfAssessment.programme,
-            ).where(*in_batch)
-        ):
-            self.assessments[(r[1], r[2], r[3], r[4])] = r[0]
         ri = indicator_table(catalogue, self.version_ids)
         if ri is None:
             return
         with hash_plans() if len(self.items) >= HASH_PLANS_FROM else contextlib.nullcontext():
+            # An assessment none of whose items the versions know has no sums, as if
+            # it had none: its self source is missing either way.
             self._self_rows = db.session.execute(
-                select(SelfAssessmentItem.assessment_id, ri.c.version_id)
+                select(
+                    SelfAssessment.id,
+                    ri.c.version_id,
+                    SelfAssessment.school_id,
+                    SelfAssessment.year,
+                    SelfAssessment.month,
+                    SelfAssessment.programme,
+                )
                 .add_columns(
                     *_source_columns(ri, SelfAssessmentItem.points, SelfAssessmentItem.value)
                 )
@@ -661,7 +660,8 @@ class _Batch:
                 )
                 # The items' own school filter lets the (district, school) index lead.
                 .where(SelfAssessmentItem.school_id.in_(sids), *in_batch)
-                .group_by(SelfAssessmentItem.assessment_id, ri.c.version_id, ri.c.signature)
+                # the assessment's other columns depend on its id: grouping by it is enough
+                .group_by(SelfAssessment.id, ri.c.version_id, ri.c.signature)
             ).all()
             # Every visit that scored a programme is a candidate inspector source, whatever
             # it scored (an outer join: rows the versions in force do not know still count).
@@ -695,12 +695,14 @@ class _Batch:
         """The fetched rows as sums by source (pure Python: runs beside the next fetch)."""
         exact = self.exact
         self_sums = self.self_sums
+        assessments = self.assessments
         for r in self._self_rows:
             key = (r[0], r[1])
             sums = self_sums.get(key)
             if sums is None:
                 sums = self_sums[key] = _Sums()
-            sums.add(r, 2, exact)
+                assessments[(r[2], r[3], r[4], r[5])] = r[0]
+            sums.add(r, 6, exact)
         seen: dict[int, engine.SiteVisit] = {}
         pairs: set[tuple[int, str]] = set()
         visit_sums = self.visit_sums
