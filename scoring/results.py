@@ -90,7 +90,7 @@ from scoring.models import SiteVisit as Visit
 from tenants.models import School, utcnow
 from tenants.scope import require_scope
 
-BATCH_SIZE = 1000  # school-months per batch: bounds memory, whatever the district's size
+BATCH_SIZE = 500  # school-months per batch: bounds memory, whatever the district's size
 SWITCH_INTERVAL = 0.0005  # seconds: how soon the database worker gets the GIL back
 HASH_PLANS_FROM = 100  # school-months in a batch from which hash joins beat index probes
 OVERALL = ProgrammeCode.OVERALL
