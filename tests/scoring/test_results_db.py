@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from district.audit import AuditEntry
 from district.extensions import db
-from scoring import engine, results
+from scoring import engine, result_store, results
 from scoring.models import (
     Complaint,
     Rubric,
@@ -177,7 +177,7 @@ def snapshot() -> list[tuple]:
     rows = db.session.execute(select(SchoolMonthResult).order_by(SchoolMonthResult.id)).scalars()
     return [
         (r.id, r.school_id, r.year, r.month, r.programme, r.computed_at)
-        + tuple(str(getattr(r, f)) for f in results.RESULT_FIELDS)
+        + tuple(str(getattr(r, f)) for f in result_store.RESULT_FIELDS)
         for r in rows
     ]
 
@@ -490,10 +490,10 @@ def test_bulk_path_matches_the_engine(
     schools = _random_world(world, factories, rng)
     items = [(s.id, 2025, m) for s in schools for m in (9, 10, 11, 12)]
     detailed: list[int] = []
-    original = results._inflation_from_detail
+    original = results.inflation_from_detail
     monkeypatch.setattr(
         results,
-        "_inflation_from_detail",
+        "inflation_from_detail",
         lambda entries, *a: detailed.append(len(entries)) or original(entries, *a),
     )
     run(world, items)

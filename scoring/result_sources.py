@@ -1,0 +1,338 @@
+"""The sources of a batch of school-months, reduced in the database: self-assessment
+items and visit scores summed per source, 四好 dimension and applicability class
+(part of :mod:`scoring.results`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    Integer,
+    String,
+    and_,
+    case,
+    cast,
+    column,
+    func,
+    literal,
+    or_,
+    select,
+    text,
+)
+
+from district.extensions import db
+from scoring import engine
+from scoring.engine import DIMENSIONS
+from scoring.models import (
+    RubricIndicator,
+    SelfAssessment,
+    SelfAssessmentItem,
+    VisitScore,
+)
+from scoring.models import SiteVisit as Visit
+from scoring.result_catalogue import (
+    AGGREGATED,
+    MEASURED,
+    VETO,
+    Catalogue,
+    Item,
+    SchoolKind,
+    as_decimal,
+    counted_assessment,
+    key_of,
+    month_key,
+    school_kinds,
+    verified_complaints,
+)
+from scoring.result_store import stored_results
+
+HASH_PLANS_FROM = 100  # school-months in a batch from which hash joins beat index probes
+
+
+_INDICATOR_COLUMNS = (
+    ("version_id", Integer()),
+    ("programme", String()),
+    ("code", String()),
+    ("dimension", Integer()),
+    ("max_points", RubricIndicator.max_points.type),
+    ("signature", Integer()),
+    ("kind", Integer()),
+)
+
+
+def indicator_table(catalogue: Catalogue, version_ids: Iterable[int]) -> Any:
+    """The indicators of these versions as a small inline table (a CTE ``ri``).
+
+    Joining the source rows to it rather than to ``rubric_indicators`` lets the database
+    hash a few dozen rows carrying exactly what the sums need — dimension and kind as
+    numbers, the applicability class as one number — instead of comparing strings and
+    grouping by a JSON list of levels for every source row. The rows travel as one JSON
+    parameter, so the statement's text (and SQLAlchemy's compiled form of it) is the
+    same for every batch.
+    """
+    rows = [row for v in version_ids for row in catalogue.versions[v].table]
+    if not rows:
+        return None
+    names = [name for name, _ in _INDICATOR_COLUMNS]
+    dialect = db.session.get_bind().dialect
+    if dialect.name == "postgresql":
+        typed = ", ".join(f"{n} {t.compile(dialect)}" for n, t in _INDICATOR_COLUMNS)
+        sql = f"SELECT {', '.join(names)} FROM json_to_recordset(CAST(:ri AS json)) AS r({typed})"
+        payload = [dict(zip(names, row, strict=True)) for row in rows]
+    else:
+        picks = ", ".join(f"json_extract(value, '$[{i}]') AS {n}" for i, n in enumerate(names))
+        sql = f"SELECT {picks} FROM json_each(:ri)"
+        payload = [list(row) for row in rows]
+    # max points as JSON numbers: exact on PostgreSQL (numeric), REAL like the points on SQLite
+    table = text(sql).bindparams(ri=json.dumps(payload, default=float))
+    return table.columns(*(column(n, t) for n, t in _INDICATOR_COLUMNS)).cte("ri")
+
+
+def _source_columns(ri: Any, points: Any, value: Any) -> list[Any]:
+    """What a source is reduced to, per applicability class of its indicators: Σ clamped
+    points per 四好 dimension and how many were scored (judged and checklist kinds), and
+    the rows the sums cannot express — measured indicators (points come from a curve over
+    the value) and triggered vetoes — as one ``code|points|value;…`` string."""
+    aggregated = and_(points.is_not(None), ri.c.kind == AGGREGATED)
+    clamped = case(
+        (points < 0, literal(0)),
+        (points > ri.c.max_points, ri.c.max_points),
+        else_=points,
+    )
+    # FILTER rather than CASE inside the sum: rows of other dimensions skip the aggregate.
+    sums = [
+        func.sum(clamped).filter(and_(aggregated, ri.c.dimension == n))
+        for n in range(1, len(DIMENSIONS) + 1)
+    ]
+    special = case(
+        (
+            or_(ri.c.kind == MEASURED, and_(ri.c.kind == VETO, points > 0)),
+            ri.c.code
+            + "|"
+            + func.coalesce(cast(points, String), "")
+            + "|"
+            + func.coalesce(cast(value, String), ""),
+        ),
+        else_=None,
+    )
+    return [
+        ri.c.signature,
+        *sums,
+        func.count().filter(aggregated),
+        func.aggregate_strings(special, ";"),
+    ]
+
+
+class Sums:
+    """A source's points: per applicability class, Σ per dimension and a count; plus the
+    measured and veto rows by code (points, value)."""
+
+    __slots__ = ("parts", "special")
+
+    def __init__(self) -> None:
+        self.parts: list[tuple[int, tuple[Decimal | None, ...], int]] = []
+        self.special: dict[str, tuple[Decimal | None, Decimal | None]] = {}
+
+    def add(self, row: Sequence[Any], at: int, exact: bool) -> None:
+        """The columns of :func:`_source_columns` in ``row`` from index ``at``; ``exact``:
+        the sums are Decimals already (PostgreSQL numerics; SQLite hands back floats)."""
+        n = row[at + 5]
+        if n:
+            dims = (row[at + 1], row[at + 2], row[at + 3], row[at + 4])
+            self.parts.append((row[at], dims if exact else tuple(map(as_decimal, dims)), n))
+        special = row[at + 6]
+        if special:
+            for entry in special.split(";"):
+                code, points, value = entry.split("|")
+                # Text of a NUMERIC (PostgreSQL) or of a REAL (SQLite, 15 digits): exact.
+                self.special[code] = (
+                    Decimal(points) if points else None,
+                    Decimal(value) if value else None,
+                )
+
+
+@dataclass
+class VisitRef:
+    """A visit that scored a programme: the engine's SiteVisit (no points: the sums
+    stand for them) and its month as a key."""
+
+    visit: engine.SiteVisit
+    key: int
+
+
+@dataclass
+class Batch:
+    """Every source row a batch of school-months needs, loaded in a fixed number of queries
+    (:meth:`load`, in the database worker); :mod:`scoring.results` then only computes."""
+
+    items: Sequence[Item]
+    school_ids: list[int]
+    months: list[tuple[int, int]]
+    lo: int
+    hi: int
+    version_ids: list[int]
+    stand_in: int
+    schools: dict[int, SchoolKind] = field(default_factory=dict)
+    semesters: dict = field(default_factory=dict)
+    satisfaction: dict = field(default_factory=dict)
+    complaints: dict[tuple, int] = field(default_factory=dict)
+    existing: dict[tuple[int, int, int, str], dict[str, Any]] = field(default_factory=dict)
+    assessments: dict[tuple[int, int, int, str], int] = field(default_factory=dict)
+    self_sums: dict[tuple[int, int], Sums] = field(default_factory=dict)
+    visits: dict[tuple[int, str], list[VisitRef]] = field(default_factory=lambda: defaultdict(list))
+    visit_sums: dict[tuple[int, str, int], Sums] = field(default_factory=dict)
+    exact: bool = False  # sums come back as Decimals (PostgreSQL)
+    # raw rows of the two big queries, turned into the dicts above by unpack()
+    _self_rows: list[Any] = field(default_factory=list)
+    _visit_rows: list[Any] = field(default_factory=list)
+
+    def load(self, catalogue: Catalogue) -> None:
+        """The batch's sources: schools, complaints, the stored results, the counted
+        self-assessments and — summed in the database — their items and the visits'
+        scores. Only fetches: the rows are unpacked by :meth:`unpack`."""
+        sids = self.school_ids
+        self.exact = db.session.get_bind().dialect.name == "postgresql"
+        self.schools = school_kinds(sids)
+        self.complaints = verified_complaints(sids, self.lo, self.hi)
+        known = [item for item in self.items if item[0] in self.schools]
+        self.existing = stored_results(known) if known else {}
+        in_batch = (
+            SelfAssessment.school_id.in_(sids),
+            key_of(SelfAssessment).between(self.lo, self.hi),
+            counted_assessment(),
+        )
+        ri = indicator_table(catalogue, self.version_ids)
+        if ri is None:
+            return
+        with hash_plans() if len(self.items) >= HASH_PLANS_FROM else contextlib.nullcontext():
+            # An assessment none of whose items the versions know has no sums, as if
+            # it had none: its self source is missing either way.
+            self._self_rows = db.session.execute(
+                select(
+                    SelfAssessment.id,
+                    ri.c.version_id,
+                    SelfAssessment.school_id,
+                    SelfAssessment.year,
+                    SelfAssessment.month,
+                    SelfAssessment.programme,
+                )
+                .add_columns(
+                    *_source_columns(ri, SelfAssessmentItem.points, SelfAssessmentItem.value)
+                )
+                .join(SelfAssessment, SelfAssessment.id == SelfAssessmentItem.assessment_id)
+                .join(
+                    ri,
+                    and_(
+                        ri.c.programme == SelfAssessment.programme,
+                        ri.c.code == SelfAssessmentItem.indicator_code,
+                    ),
+                )
+                # The items' own school filter lets the (district, school) index lead.
+                .where(SelfAssessmentItem.school_id.in_(sids), *in_batch)
+                # the assessment's other columns depend on its id: grouping by it is enough
+                .group_by(SelfAssessment.id, ri.c.version_id, ri.c.signature)
+            ).all()
+            # Every visit that scored a programme is a candidate inspector source, whatever
+            # it scored (an outer join: rows the versions in force do not know still count).
+            self._visit_rows = db.session.execute(
+                select(
+                    Visit.id,
+                    VisitScore.programme,
+                    Visit.school_id,
+                    Visit.visited_on,
+                    ri.c.version_id,
+                )
+                .add_columns(*_source_columns(ri, VisitScore.points, VisitScore.value))
+                .join(Visit, Visit.id == VisitScore.visit_id)
+                .outerjoin(
+                    ri,
+                    and_(
+                        ri.c.programme == VisitScore.programme,
+                        ri.c.code == VisitScore.indicator_code,
+                    ),
+                )
+                .where(
+                    VisitScore.school_id.in_(sids),
+                    Visit.school_id.in_(sids),
+                    key_of(Visit).between(self.lo - self.stand_in, self.hi),
+                )
+                # school and day depend on the visit's key: grouping by it is enough.
+                .group_by(Visit.id, VisitScore.programme, ri.c.version_id, ri.c.signature)
+            ).all()
+
+    def unpack(self) -> None:
+        """The fetched rows as sums by source (pure Python: runs beside the next fetch)."""
+        exact = self.exact
+        self_sums = self.self_sums
+        assessments = self.assessments
+        for r in self._self_rows:
+            key = (r[0], r[1])
+            sums = self_sums.get(key)
+            if sums is None:
+                sums = self_sums[key] = Sums()
+                assessments[(r[2], r[3], r[4], r[5])] = r[0]
+            sums.add(r, 6, exact)
+        seen: dict[int, engine.SiteVisit] = {}
+        pairs: set[tuple[int, str]] = set()
+        visit_sums = self.visit_sums
+        for r in self._visit_rows:
+            visit_id, programme, school_id, visited_on = r[0], r[1], r[2], r[3]
+            if (visit_id, programme) not in pairs:
+                pairs.add((visit_id, programme))
+                visit = seen.get(visit_id)
+                if visit is None:
+                    visit = seen[visit_id] = engine.SiteVisit(visited_on, visit_id=visit_id)
+                key = month_key(visited_on.year, visited_on.month)
+                self.visits[(school_id, programme)].append(VisitRef(visit, key))
+            if r[4] is not None:
+                key = (visit_id, programme, r[4])
+                sums = visit_sums.get(key)
+                if sums is None:
+                    sums = visit_sums[key] = Sums()
+                sums.add(r, 5, exact)
+        for refs in self.visits.values():
+            refs.sort(key=lambda v: (v.visit.visited_on, v.visit.visit_id))
+        self._self_rows, self._visit_rows = [], []
+
+
+@contextlib.contextmanager
+def hash_plans() -> Iterator[None]:
+    """Let PostgreSQL plan the batch's aggregations with hash joins, for them only.
+
+    The row-level-security filter reads settings the planner cannot see, so it guesses
+    that one row passes and picks nested loops probing an index once per source row —
+    about three times slower than hashing over a batch of tens of thousands of rows. The
+    previous values are restored afterwards (``set_config(…, true)`` would otherwise last
+    until the end of the transaction). No parallel workers: the second core is computing
+    the previous batch meanwhile (see scoring.results._DatabaseWorker).
+    """
+    if db.session.get_bind().dialect.name != "postgresql":
+        yield
+        return
+    before = db.session.execute(
+        _PLANNER_SETTINGS, {"loops": "off", "sort": None, "mem": "64MB", "par": "0"}
+    ).one()
+    try:
+        yield
+    finally:
+        db.session.execute(
+            _PLANNER_SETTINGS,
+            {"loops": before[0], "sort": before[1], "mem": before[2], "par": before[3]},
+        )
+
+
+# With sorting discouraged the sums are grouped in a hash table (work_mem holds it).
+_PLANNER_SETTINGS = text(
+    "SELECT current_setting('enable_nestloop'), current_setting('enable_sort'),"
+    " current_setting('work_mem'), current_setting('max_parallel_workers_per_gather'),"
+    " set_config('enable_nestloop', :loops, true),"
+    " set_config('enable_sort', COALESCE(:sort, :loops), true), set_config('work_mem', :mem, true),"
+    " set_config('max_parallel_workers_per_gather', :par, true)"
+)
