@@ -90,9 +90,14 @@ def indicator_table(catalogue: Catalogue, version_ids: Iterable[int]) -> Any:
         picks = ", ".join(f"json_extract(value, '$[{i}]') AS {n}" for i, n in enumerate(names))
         sql = f"SELECT {picks} FROM json_each(:ri)"
         payload = [list(row) for row in rows]
-    # max points as JSON numbers: exact on PostgreSQL (numeric), REAL like the points on SQLite
+    # max points as JSON numbers: exact on PostgreSQL (numeric), REAL like the points on SQLite.
+    # MATERIALIZED: SQLite would otherwise re-read the JSON for every source row it joins.
     table = text(sql).bindparams(ri=json.dumps(payload, default=float))
-    return table.columns(*(column(n, t) for n, t in _INDICATOR_COLUMNS)).cte("ri")
+    return (
+        table.columns(*(column(n, t) for n, t in _INDICATOR_COLUMNS))
+        .cte("ri")
+        .prefix_with("MATERIALIZED")
+    )
 
 
 def _source_columns(ri: Any, points: Any, value: Any) -> list[Any]:
