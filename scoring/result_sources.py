@@ -14,8 +14,12 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import (
+    Column,
+    Index,
     Integer,
+    MetaData,
     String,
+    Table,
     and_,
     case,
     cast,
@@ -67,37 +71,45 @@ _INDICATOR_COLUMNS = (
 )
 
 
+# SQLite cannot hash a join: there the indicators go into a per-connection temporary
+# table with an index (its own metadata: never created by migrations or create_all).
+_TEMPORARY = MetaData()
+_SQLITE_TABLE = Table(
+    "recompute_indicators",
+    _TEMPORARY,
+    *(Column(name, type_) for name, type_ in _INDICATOR_COLUMNS),
+    Index("ix_recompute_indicators", "programme", "code"),
+    prefixes=["TEMPORARY"],
+)
+
+
 def indicator_table(catalogue: Catalogue, version_ids: Iterable[int]) -> Any:
-    """The indicators of these versions as a small inline table (a CTE ``ri``).
+    """The indicators of these versions as a small inline table ``ri``.
 
     Joining the source rows to it rather than to ``rubric_indicators`` lets the database
     hash a few dozen rows carrying exactly what the sums need — dimension and kind as
     numbers, the applicability class as one number — instead of comparing strings and
-    grouping by a JSON list of levels for every source row. The rows travel as one JSON
-    parameter, so the statement's text (and SQLAlchemy's compiled form of it) is the
-    same for every batch.
+    grouping by a JSON list of levels for every source row. On PostgreSQL the rows travel
+    as one JSON parameter of a CTE, so the statement's text (and SQLAlchemy's compiled
+    form of it) is the same for every batch; on SQLite they fill an indexed temporary
+    table, which its nested loops can search.
     """
     rows = [row for v in version_ids for row in catalogue.versions[v].table]
     if not rows:
         return None
     names = [name for name, _ in _INDICATOR_COLUMNS]
     dialect = db.session.get_bind().dialect
-    if dialect.name == "postgresql":
-        typed = ", ".join(f"{n} {t.compile(dialect)}" for n, t in _INDICATOR_COLUMNS)
-        sql = f"SELECT {', '.join(names)} FROM json_to_recordset(CAST(:ri AS json)) AS r({typed})"
-        payload = [dict(zip(names, row, strict=True)) for row in rows]
-    else:
-        picks = ", ".join(f"json_extract(value, '$[{i}]') AS {n}" for i, n in enumerate(names))
-        sql = f"SELECT {picks} FROM json_each(:ri)"
-        payload = [list(row) for row in rows]
-    # max points as JSON numbers: exact on PostgreSQL (numeric), REAL like the points on SQLite.
-    # MATERIALIZED: SQLite would otherwise re-read the JSON for every source row it joins.
+    if dialect.name != "postgresql":
+        _SQLITE_TABLE.create(db.session.connection(), checkfirst=True)
+        db.session.execute(_SQLITE_TABLE.delete())
+        db.session.execute(_SQLITE_TABLE.insert(), [dict(zip(names, r, strict=True)) for r in rows])
+        return _SQLITE_TABLE.alias("ri")
+    typed = ", ".join(f"{n} {t.compile(dialect)}" for n, t in _INDICATOR_COLUMNS)
+    sql = f"SELECT {', '.join(names)} FROM json_to_recordset(CAST(:ri AS json)) AS r({typed})"
+    payload = [dict(zip(names, row, strict=True)) for row in rows]
+    # max points as JSON numbers: exact in a numeric
     table = text(sql).bindparams(ri=json.dumps(payload, default=float))
-    return (
-        table.columns(*(column(n, t) for n, t in _INDICATOR_COLUMNS))
-        .cte("ri")
-        .prefix_with("MATERIALIZED")
-    )
+    return table.columns(*(column(n, t) for n, t in _INDICATOR_COLUMNS)).cte("ri")
 
 
 def _source_columns(ri: Any, points: Any, value: Any) -> list[Any]:
