@@ -5,10 +5,9 @@ items and visit scores summed per source, 四好 dimension and applicability cla
 
 from __future__ import annotations
 
-import contextlib
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -52,12 +51,14 @@ from scoring.result_catalogue import (
     counted_assessment,
     key_of,
     month_key,
+    satisfaction_by_school,
     school_kinds,
+    semesters_of,
     verified_complaints,
 )
 from scoring.result_store import stored_results
 
-HASH_PLANS_FROM = 100  # school-months in a batch from which hash joins beat index probes
+HASH_PLANS_FROM = 100  # school-months from which hash joins beat index probes
 
 
 _INDICATOR_COLUMNS = (
@@ -175,6 +176,23 @@ class Sums:
                 )
 
 
+def load_shared(
+    batches: Sequence[Batch], rules: engine.ScoringRules
+) -> dict[tuple[int, int, str], Decimal | None]:
+    """What every batch needs and is small: the schools' kinds and verified complaints,
+    given to each batch; returns the satisfaction of every school and semester."""
+    school_ids = sorted({s for batch in batches for s in batch.school_ids})
+    schools = school_kinds(school_ids)
+    lo, hi = min(b.lo for b in batches), max(b.hi for b in batches)
+    complaints = verified_complaints(school_ids, lo, hi)
+    for batch in batches:
+        batch.schools = {s: schools[s] for s in batch.school_ids if s in schools}
+        wanted = set(batch.items)
+        batch.complaints = {k: n for k, n in complaints.items() if k[:3] in wanted}
+    months = sorted({(y, m) for batch in batches for _, y, m in batch.items})
+    return satisfaction_by_school(school_ids, semesters_of(months, rules).values(), rules)
+
+
 @dataclass
 class VisitRef:
     """A visit that scored a programme: the engine's SiteVisit (no points: the sums
@@ -211,13 +229,12 @@ class Batch:
     _visit_rows: list[Any] = field(default_factory=list)
 
     def load(self, catalogue: Catalogue) -> None:
-        """The batch's sources: schools, complaints, the stored results, the counted
-        self-assessments and — summed in the database — their items and the visits'
-        scores. Only fetches: the rows are unpacked by :meth:`unpack`."""
+        """The batch's sources: the stored results, the counted self-assessments and —
+        summed in the database — their items and the visits' scores (schools,
+        complaints and satisfaction come from :func:`load_shared`). Only fetches: the
+        rows are unpacked by :meth:`unpack`."""
         sids = self.school_ids
         self.exact = db.session.get_bind().dialect.name == "postgresql"
-        self.schools = school_kinds(sids)
-        self.complaints = verified_complaints(sids, self.lo, self.hi)
         known = [item for item in self.items if item[0] in self.schools]
         self.existing = stored_results(known) if known else {}
         in_batch = (
@@ -228,61 +245,58 @@ class Batch:
         ri = indicator_table(catalogue, self.version_ids)
         if ri is None:
             return
-        with hash_plans() if len(self.items) >= HASH_PLANS_FROM else contextlib.nullcontext():
-            # An assessment none of whose items the versions know has no sums, as if
-            # it had none: its self source is missing either way.
-            self._self_rows = db.session.execute(
-                select(
-                    SelfAssessment.id,
-                    ri.c.version_id,
-                    SelfAssessment.school_id,
-                    SelfAssessment.year,
-                    SelfAssessment.month,
-                    SelfAssessment.programme,
-                )
-                .add_columns(
-                    *_source_columns(ri, SelfAssessmentItem.points, SelfAssessmentItem.value)
-                )
-                .join(SelfAssessment, SelfAssessment.id == SelfAssessmentItem.assessment_id)
-                .join(
-                    ri,
-                    and_(
-                        ri.c.programme == SelfAssessment.programme,
-                        ri.c.code == SelfAssessmentItem.indicator_code,
-                    ),
-                )
-                # The items' own school filter lets the (district, school) index lead.
-                .where(SelfAssessmentItem.school_id.in_(sids), *in_batch)
-                # the assessment's other columns depend on its id: grouping by it is enough
-                .group_by(SelfAssessment.id, ri.c.version_id, ri.c.signature)
-            ).all()
-            # Every visit that scored a programme is a candidate inspector source, whatever
-            # it scored (an outer join: rows the versions in force do not know still count).
-            self._visit_rows = db.session.execute(
-                select(
-                    Visit.id,
-                    VisitScore.programme,
-                    Visit.school_id,
-                    Visit.visited_on,
-                    ri.c.version_id,
-                )
-                .add_columns(*_source_columns(ri, VisitScore.points, VisitScore.value))
-                .join(Visit, Visit.id == VisitScore.visit_id)
-                .outerjoin(
-                    ri,
-                    and_(
-                        ri.c.programme == VisitScore.programme,
-                        ri.c.code == VisitScore.indicator_code,
-                    ),
-                )
-                .where(
-                    VisitScore.school_id.in_(sids),
-                    Visit.school_id.in_(sids),
-                    key_of(Visit).between(self.lo - self.stand_in, self.hi),
-                )
-                # school and day depend on the visit's key: grouping by it is enough.
-                .group_by(Visit.id, VisitScore.programme, ri.c.version_id, ri.c.signature)
-            ).all()
+        # An assessment none of whose items the versions know has no sums, as if
+        # it had none: its self source is missing either way.
+        self._self_rows = db.session.execute(
+            select(
+                SelfAssessment.id,
+                ri.c.version_id,
+                SelfAssessment.school_id,
+                SelfAssessment.year,
+                SelfAssessment.month,
+                SelfAssessment.programme,
+            )
+            .add_columns(*_source_columns(ri, SelfAssessmentItem.points, SelfAssessmentItem.value))
+            .join(SelfAssessment, SelfAssessment.id == SelfAssessmentItem.assessment_id)
+            .join(
+                ri,
+                and_(
+                    ri.c.programme == SelfAssessment.programme,
+                    ri.c.code == SelfAssessmentItem.indicator_code,
+                ),
+            )
+            # The items' own school filter lets the (district, school) index lead.
+            .where(SelfAssessmentItem.school_id.in_(sids), *in_batch)
+            # the assessment's other columns depend on its id: grouping by it is enough
+            .group_by(SelfAssessment.id, ri.c.version_id, ri.c.signature)
+        ).all()
+        # Every visit that scored a programme is a candidate inspector source, whatever
+        # it scored (an outer join: rows the versions in force do not know still count).
+        self._visit_rows = db.session.execute(
+            select(
+                Visit.id,
+                VisitScore.programme,
+                Visit.school_id,
+                Visit.visited_on,
+                ri.c.version_id,
+            )
+            .add_columns(*_source_columns(ri, VisitScore.points, VisitScore.value))
+            .join(Visit, Visit.id == VisitScore.visit_id)
+            .outerjoin(
+                ri,
+                and_(
+                    ri.c.programme == VisitScore.programme,
+                    ri.c.code == VisitScore.indicator_code,
+                ),
+            )
+            .where(
+                VisitScore.school_id.in_(sids),
+                Visit.school_id.in_(sids),
+                key_of(Visit).between(self.lo - self.stand_in, self.hi),
+            )
+            # school and day depend on the visit's key: grouping by it is enough.
+            .group_by(Visit.id, VisitScore.programme, ri.c.version_id, ri.c.signature)
+        ).all()
 
     def unpack(self) -> None:
         """The fetched rows as sums by source (pure Python: runs beside the next fetch)."""
@@ -319,29 +333,30 @@ class Batch:
         self._self_rows, self._visit_rows = [], []
 
 
-@contextlib.contextmanager
-def hash_plans() -> Iterator[None]:
-    """Let PostgreSQL plan the batch's aggregations with hash joins, for them only.
+def use_hash_plans() -> tuple[str, ...] | None:
+    """Let PostgreSQL plan the recomputation's aggregations with hash joins; returns the
+    settings to give back to :func:`restore_plans` (None elsewhere than PostgreSQL).
 
     The row-level-security filter reads settings the planner cannot see, so it guesses
     that one row passes and picks nested loops probing an index once per source row —
-    about three times slower than hashing over a batch of tens of thousands of rows. The
-    previous values are restored afterwards (``set_config(…, true)`` would otherwise last
-    until the end of the transaction). No parallel workers: the second core is computing
-    the previous batch meanwhile (see scoring.results._DatabaseWorker).
+    about three times slower than hashing over a batch of tens of thousands of rows.
+    ``set_config(…, true)`` would otherwise last until the end of the transaction, hence
+    the restore. No parallel workers: the second core is computing the previous batch
+    meanwhile (see scoring.results._DatabaseWorker).
     """
     if db.session.get_bind().dialect.name != "postgresql":
-        yield
-        return
+        return None
     before = db.session.execute(
         _PLANNER_SETTINGS, {"loops": "off", "sort": None, "mem": "64MB", "par": "0"}
     ).one()
-    try:
-        yield
-    finally:
+    return tuple(before[:4])
+
+
+def restore_plans(before: tuple[str, ...] | None) -> None:
+    if before is not None:
+        loops, sort, mem, par = before
         db.session.execute(
-            _PLANNER_SETTINGS,
-            {"loops": before[0], "sort": before[1], "mem": before[2], "par": before[3]},
+            _PLANNER_SETTINGS, {"loops": loops, "sort": sort, "mem": mem, "par": par}
         )
 
 

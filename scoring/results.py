@@ -99,7 +99,15 @@ from scoring.result_detail import (
     inflation_from_detail,
     school_month_detail,
 )
-from scoring.result_sources import Batch, Sums, VisitRef
+from scoring.result_sources import (
+    HASH_PLANS_FROM,
+    Batch,
+    Sums,
+    VisitRef,
+    load_shared,
+    restore_plans,
+    use_hash_plans,
+)
 from scoring.result_store import AUDIT_ACTION, plan_writes, write_results
 from tenants.models import School
 from tenants.scope import require_scope
@@ -556,10 +564,9 @@ def recompute(items: Iterable[Sequence[int]], progress: Progress | None = None) 
     semesters = semesters_of(sorted({(y, m) for _, y, m in unique}), rules)
     done = 0
     with _gc_paused(), _DatabaseWorker(threaded) as worker:
-        # Satisfaction is per school and semester: read once for every batch.
-        satisfaction = worker.submit(
-            satisfaction_by_school, sorted({s for s, _, _ in unique}), semesters.values(), rules
-        )
+        plans = worker.submit(use_hash_plans) if len(unique) >= HASH_PLANS_FROM else None
+        # Schools, complaints and satisfaction are small: read once for every batch.
+        satisfaction = worker.submit(load_shared, batches, rules)
         queue = deque(batches)  # a batch is dropped once computed: two in memory at most
         del batches
         loading = worker.submit(queue[0].load, catalogue)
@@ -586,6 +593,8 @@ def recompute(items: Iterable[Sequence[int]], progress: Progress | None = None) 
                 progress(done * 100 // len(unique), f"已计算 {done}/{len(unique)} 个学校月度")
         for future in stored:
             future.result()
+        if plans is not None:
+            restore_plans(plans.result())
     db.session.flush()
     return stats
 
