@@ -3,7 +3,9 @@ bulk path (sums in SQL) agreeing with the engine fed every indicator."""
 
 from __future__ import annotations
 
+import gc
 import random
+import sys
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -496,6 +498,9 @@ def test_bulk_path_matches_the_engine(
         "inflation_from_detail",
         lambda entries, *a: detailed.append(len(entries)) or original(entries, *a),
     )
+    # Batches of three school-months: on PostgreSQL the database worker thread sums the
+    # next batches and writes the previous ones while this thread computes.
+    monkeypatch.setattr(results, "BATCH_SIZE", 3)
     run(world, items)
     # The data exercises every path: partial coverage, vetoes, stand-ins, unverified months.
     assert sum(detailed) > 3
@@ -563,3 +568,37 @@ def test_bulk_path_matches_the_engine(
                 assert rows["overall"].dimensions == (radar or None)
             compared += len(expected)
     assert compared > 40
+
+
+def test_a_failing_write_stops_the_recomputation_and_leaves_nothing(
+    setup: Any, monkeypatch: Any
+) -> None:
+    """An error in the database worker reaches the caller; the session rolls back clean."""
+    world, v = setup
+    with use_scope(Scope.for_district(world.d1.id)):
+        self_assessment(world.a, 2025, 10, "canteen", v["canteen"], {"A1": 8, "A2": 8})
+        self_assessment(world.b, 2025, 10, "canteen", v["canteen"], {"A1": 6})
+        db.session.commit()
+    calls: list[int] = []
+    original = results.write_results
+
+    def failing(writes: Any) -> None:
+        calls.append(len(writes.upserts))
+        if len(calls) == 2:
+            raise RuntimeError("disk full")
+        original(writes)
+
+    monkeypatch.setattr(results, "write_results", failing)
+    monkeypatch.setattr(results, "BATCH_SIZE", 1)
+    items = [(world.a.id, 2025, 10), (world.b.id, 2025, 10)]
+    interval, collecting = sys.getswitchinterval(), gc.isenabled()
+    with use_scope(Scope.for_district(world.d1.id)):
+        with pytest.raises(RuntimeError, match="disk full"):
+            results.recompute(items)
+        # what the recomputation changed in the interpreter is given back
+        assert (sys.getswitchinterval(), gc.isenabled()) == (interval, collecting)
+        db.session.rollback()
+        assert calls and len(calls) == 2
+        assert db.session.scalar(select(func.count(SchoolMonthResult.id))) == 0
+    monkeypatch.setattr(results, "write_results", original)
+    assert run(world, items)["written"] == 4
