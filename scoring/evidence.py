@@ -7,6 +7,7 @@ from the file's first bytes, not its name or the browser's claim.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import secrets
@@ -14,7 +15,8 @@ from typing import IO, Any
 
 from flask import current_app, send_file
 from marshmallow import ValidationError
-from sqlalchemy import select
+from sqlalchemy import event, select
+from sqlalchemy.orm import Session
 
 from district.extensions import db
 from scoring.models import Evidence
@@ -63,8 +65,12 @@ def store(
     stored = secrets.token_hex(16) + ext
     folder = current_app.config["UPLOAD_DIR"]
     os.makedirs(folder, exist_ok=True)
-    with open(os.path.join(folder, stored), "wb") as fh:
+    path = os.path.join(folder, stored)
+    with open(path, "wb") as fh:
         fh.write(data)
+    # Until the transaction commits the file is provisional: a rollback (the next file
+    # of the same form rejected, a stale form, any error) removes it again.
+    db.session.info.setdefault(_PENDING_FILES, []).append(path)
     original = os.path.basename(upload.filename or "upload")[:200] or "upload"
     row = Evidence(
         school_id=school_id,
@@ -80,6 +86,22 @@ def store(
     db.session.add(row)
     db.session.flush()
     return row
+
+
+_PENDING_FILES = "evidence.pending_files"
+
+
+@event.listens_for(Session, "after_commit")
+def _keep_files(session: Session) -> None:
+    session.info.pop(_PENDING_FILES, None)
+
+
+@event.listens_for(Session, "after_rollback")
+def _remove_files(session: Session) -> None:
+    """Files stored in a transaction that rolled back belong to no row: delete them."""
+    for path in session.info.pop(_PENDING_FILES, ()):
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(path)
 
 
 def attached(owner_type: str, owner_ids: list[int]) -> dict[int, list[Evidence]]:

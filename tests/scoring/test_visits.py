@@ -4,6 +4,7 @@ optimistic concurrency, recomputation requests, roles and the Excel export."""
 from __future__ import annotations
 
 import io
+import os
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
@@ -235,6 +236,25 @@ def test_low_score_with_a_photo_from_the_phone_form(app: Any, setup: Any, client
     assert resp.status_code == 302, resp.get_data(as_text=True)[:2000]
     assert _count(app, Evidence, Evidence.owner_type == "visit_score") == 1
     assert _count(app, Evidence, Evidence.owner_type == "visit") == 1
+
+
+def test_a_rejected_photo_leaves_no_file_behind(app: Any, setup: Any, client_for: Any) -> None:
+    """The first photo is stored before the second is found not to be an image; the form
+    is refused, and the first file goes with the rolled-back transaction."""
+    world = setup
+    sheet = _sheet(app, world, world.a.id)
+    inspector = client_for(world.inspector1)
+    folder = app.config["UPLOAD_DIR"]
+    before = set(os.listdir(folder)) if os.path.isdir(folder) else set()
+    data = _form_data(world.a.id, sheet, "store", **{"store.A2": {"points": 1}})
+    data["f-store-A2"] = (io.BytesIO(PNG), "a2.png")
+    data["photos"] = [(io.BytesIO(PNG), "door.png"), (io.BytesIO(b"MZ not a photo"), "x.exe")]
+    resp = inspector.post("/visits/new", data=data, content_type="multipart/form-data")
+    assert resp.status_code == 422
+    assert "只接受" in resp.get_data(as_text=True)
+    assert _count(app, Evidence) == 0
+    after = set(os.listdir(folder)) if os.path.isdir(folder) else set()
+    assert after == before
 
 
 def test_a_school_outside_the_inspectors_zones_is_not_found(
