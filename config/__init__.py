@@ -38,6 +38,9 @@ class Config:
     SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
     REDIS_URL = _env("REDIS_URL")
     RQ_QUEUES = ("default", "scoring", "bulletins")
+    # Prefix of this deployment's queues, job ids and cache keys in Redis; unset, it is
+    # derived from the database URL, so deployments sharing a Redis never meet.
+    REDIS_NAMESPACE = _env("REDIS_NAMESPACE")
 
     MAX_CONTENT_LENGTH = int(_env("MAX_CONTENT_LENGTH", str(16 * 1024 * 1024)))
     MAX_JSON_BYTES = int(_env("MAX_JSON_BYTES", str(1024 * 1024)))

@@ -38,10 +38,16 @@ def _redis() -> Any:
     return redis_connection()
 
 
+def _prefix() -> str:
+    from district.jobs import redis_namespace
+
+    return redis_namespace()
+
+
 def generation(district_id: int) -> int:
     r = _redis()
     if r is not None:
-        return int(r.get(f"dash:gen:{district_id}") or 0)
+        return int(r.get(f"{_prefix()}:dash:gen:{district_id}") or 0)
     return _local_gen.get(district_id, 0)
 
 
@@ -54,7 +60,7 @@ def invalidate(district_id: int | None) -> None:
     except RuntimeError:  # outside an app context
         return
     if r is not None:
-        r.incr(f"dash:gen:{district_id}")
+        r.incr(f"{_prefix()}:dash:gen:{district_id}")
         return
     with _lock:
         _local_gen[district_id] = _local_gen.get(district_id, 0) + 1
@@ -67,7 +73,7 @@ def cached(parts: dict[str, Any], build: Callable[[], Any]) -> Any:
         return build()
     scope = require_scope()
     schools = "*" if scope.school_ids is None else ",".join(map(str, sorted(scope.school_ids)))
-    key = "dash:v1:" + json.dumps(
+    key = f"{_prefix()}:dash:v1:" + json.dumps(
         {"d": scope.district_id, "s": schools, "g": generation(scope.district_id or 0), **parts},
         sort_keys=True,
         default=str,

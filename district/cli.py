@@ -113,12 +113,12 @@ def init_cli(app: Flask) -> None:
         """Serve RQ queues (needs REDIS_URL); runs the scheduler for periodic jobs too."""
         if not current_app.config.get("REDIS_URL"):
             raise click.ClickException("REDIS_URL is not set: jobs run inline, no worker needed")
-        from rq import Queue, Worker
+        from rq import Worker
 
-        from district.jobs import redis_connection
+        from district.jobs import redis_connection, rq_queue
 
         conn = redis_connection()
-        qs = [Queue(q.strip(), connection=conn) for q in queues.split(",") if q.strip()]
+        qs = [rq_queue(q.strip(), conn) for q in queues.split(",") if q.strip()]
         Worker(qs, connection=conn).work(with_scheduler=not burst, burst=burst)
 
     from district.i18n_cli import i18n

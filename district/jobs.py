@@ -14,6 +14,7 @@ for and must be idempotent (recompute from source rows and upsert).
 from __future__ import annotations
 
 import contextvars
+import hashlib
 import logging
 import traceback
 from collections.abc import Callable
@@ -22,6 +23,7 @@ from typing import Any
 
 from flask import current_app, has_app_context
 from sqlalchemy import JSON, DateTime, ForeignKey, Integer, String, Text, event, update
+from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Mapped, Session, mapped_column
 from werkzeug.utils import import_string
 
@@ -136,14 +138,15 @@ def dispatch_ready() -> int:
         return 0
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     if app.config.get("REDIS_URL"):
-        from rq import Queue, Retry
+        from rq import Retry
 
         conn = redis_connection()
+        prefix = redis_namespace()
         for record_id, queue in ready:
-            Queue(queue, connection=conn).enqueue(
+            rq_queue(queue, conn).enqueue(
                 execute,
                 record_id,
-                job_id=f"job-{record_id}",
+                job_id=f"{prefix}-job-{record_id}",
                 retry=Retry(max=2, interval=[5, 30]),
                 job_timeout=1800,
             )
@@ -165,6 +168,26 @@ def redis_connection() -> Any:
     from redis import Redis
 
     return Redis.from_url(current_app.config["REDIS_URL"])
+
+
+def redis_namespace() -> str:
+    """This deployment's prefix in Redis: ``REDIS_NAMESPACE``, else one derived from the
+    database URL (password left out). Two deployments — or two test databases — sharing
+    a Redis then never run each other's jobs (a job carries only a record id, looked up
+    in the worker's own database) nor read each other's cached dashboards."""
+    configured = current_app.config.get("REDIS_NAMESPACE")
+    if configured:
+        return str(configured)
+    url = make_url(current_app.config["SQLALCHEMY_DATABASE_URI"])
+    digest = hashlib.sha256(url.render_as_string(hide_password=True).encode()).hexdigest()
+    return f"houqin-{digest[:10]}"
+
+
+def rq_queue(name: str, connection: Any) -> Any:
+    """The RQ queue ``name`` of this deployment."""
+    from rq import Queue
+
+    return Queue(f"{redis_namespace()}:{name}", connection=connection)
 
 
 def _set_record(record_id: int, **fields: Any) -> None:

@@ -15,9 +15,11 @@ Scheduling — pick one:
 
       from rq import cron
       from scoring.staff_jobs import daily_compliance
-      cron.register(daily_compliance, "default", cron="15 2 * * *")
+      cron.register(daily_compliance, "houqin-prod:default", cron="15 2 * * *")
 
-  started with ``rq cron cron_config.py --url $REDIS_URL``.
+  started with ``rq cron cron_config.py --url $REDIS_URL``, with ``REDIS_NAMESPACE``
+  set to ``houqin-prod`` for the app and the worker (queues are ``<namespace>:<name>``;
+  see :func:`district.jobs.redis_namespace`).
 """
 
 from __future__ import annotations

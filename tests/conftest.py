@@ -170,11 +170,13 @@ def _clean_database(request: Any) -> Iterator[None]:
         # Jobs a test enqueued but never drained must not run in a later test: ids restart
         # with the tables, so a stale ``job-<id>`` would run that test's own record again.
         from redis import Redis
-        from rq import Queue
+
+        from district.jobs import rq_queue
 
         conn = Redis.from_url(app.config["REDIS_URL"])
-        for name in app.config["RQ_QUEUES"]:
-            Queue(name, connection=conn).empty()
+        with app.app_context():
+            for name in app.config["RQ_QUEUES"]:
+                rq_queue(name, conn).empty()
 
 
 @pytest.fixture()
@@ -337,12 +339,14 @@ def drain_jobs(app: Any) -> Callable[[], int]:
         if not app.config.get("REDIS_URL"):
             return 0
         from redis import Redis
-        from rq import Queue, SimpleWorker
+        from rq import SimpleWorker
+
+        from district.jobs import rq_queue
 
         conn = Redis.from_url(app.config["REDIS_URL"])
-        queues = [Queue(q, connection=conn) for q in app.config["RQ_QUEUES"]]
-        pending = sum(len(q) for q in queues)
         with app.app_context():
+            queues = [rq_queue(q, conn) for q in app.config["RQ_QUEUES"]]
+            pending = sum(len(q) for q in queues)
             SimpleWorker(queues, connection=conn).work(burst=True)
         return pending
 

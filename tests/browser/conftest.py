@@ -113,12 +113,14 @@ class LiveServer:
         if not self.app.config.get("REDIS_URL"):
             return 0
         from redis import Redis
-        from rq import Queue, SimpleWorker
+        from rq import SimpleWorker
+
+        from district.jobs import rq_queue
 
         conn = Redis.from_url(self.app.config["REDIS_URL"])
-        queues = [Queue(q, connection=conn) for q in self.app.config["RQ_QUEUES"]]
-        pending = sum(len(q) for q in queues)
         with self.app.app_context():
+            queues = [rq_queue(q, conn) for q in self.app.config["RQ_QUEUES"]]
+            pending = sum(len(q) for q in queues)
             SimpleWorker(queues, connection=conn).work(burst=True)
         return pending
 

@@ -167,9 +167,13 @@ def _forget_rq_job(app: Any, record_id: int) -> None:
     from rq.exceptions import NoSuchJobError
     from rq.job import Job
 
+    from district.jobs import redis_namespace
+
     conn = Redis.from_url(app.config["REDIS_URL"])
+    with app.app_context():
+        job_id = f"{redis_namespace()}-job-{record_id}"
     with contextlib.suppress(NoSuchJobError):
-        Job.fetch(f"job-{record_id}", connection=conn).delete()
+        Job.fetch(job_id, connection=conn).delete()
 
 
 def test_rolled_back_job_is_never_dispatched(app: Any, world: Any, drain_jobs: Any) -> None:
@@ -292,3 +296,27 @@ def test_other_users_get_404_on_a_job(
         listed = [j["id"] for j in c.api("GET", "/api/v1/jobs").get_json()]
         assert record_id not in listed, user.username
     assert client_for(world.admin1).get(f"/jobs/{record_id}").status_code == 200
+
+
+def test_each_database_has_its_own_redis_namespace(app: Any) -> None:
+    """Queues, job ids and cached panels are prefixed per deployment: derived from the
+    database URL (never its password), or REDIS_NAMESPACE when set."""
+    from flask import Flask
+
+    def namespace(**config: Any) -> str:
+        other = Flask("other")
+        other.config.update(config)
+        with other.app_context():
+            return jobs.redis_namespace()
+
+    one = namespace(SQLALCHEMY_DATABASE_URI="postgresql://app:secret@db/houqin_a")
+    assert one == namespace(SQLALCHEMY_DATABASE_URI="postgresql://app:other@db/houqin_a")
+    assert one != namespace(SQLALCHEMY_DATABASE_URI="postgresql://app:secret@db/houqin_b")
+    assert "secret" not in one and one.startswith("houqin-")
+    assert namespace(SQLALCHEMY_DATABASE_URI="sqlite://", REDIS_NAMESPACE="yl-prod") == "yl-prod"
+    from redis import Redis
+
+    with app.app_context():
+        mine = jobs.redis_namespace()
+        # a client object connects lazily: nothing here needs a server
+        assert jobs.rq_queue("scoring", Redis()).name == f"{mine}:scoring"
