@@ -175,12 +175,17 @@ def redis_namespace() -> str:
     database URL (password left out). Two deployments — or two test databases — sharing
     a Redis then never run each other's jobs (a job carries only a record id, looked up
     in the worker's own database) nor read each other's cached dashboards."""
-    configured = current_app.config.get("REDIS_NAMESPACE")
-    if configured:
-        return str(configured)
-    url = make_url(current_app.config["SQLALCHEMY_DATABASE_URI"])
-    digest = hashlib.sha256(url.render_as_string(hide_password=True).encode()).hexdigest()
-    return f"houqin-{digest[:10]}"
+    cached = current_app.extensions.get("redis_namespace")
+    if cached is None:  # once per app: every dashboard read asks
+        configured = current_app.config.get("REDIS_NAMESPACE")
+        if configured:
+            cached = str(configured)
+        else:
+            url = make_url(current_app.config["SQLALCHEMY_DATABASE_URI"])
+            digest = hashlib.sha256(url.render_as_string(hide_password=True).encode())
+            cached = f"houqin-{digest.hexdigest()[:10]}"
+        current_app.extensions["redis_namespace"] = cached
+    return cached
 
 
 def rq_queue(name: str, connection: Any) -> Any:

@@ -94,6 +94,7 @@ class Applicable:
     dim_max_tuple: tuple[Decimal | None, ...]  # the same in DIMENSIONS order, None if absent
     resolved: tuple[engine.IndicatorSpec, ...]  # measured: points from a curve, row by row
     vetoes: tuple[str, ...]
+    signatures: frozenset[int]  # applicability classes (see Catalogue.signature)
 
 
 @dataclass
@@ -115,6 +116,7 @@ class VersionInfo:
         key = (boarding, level)
         if key not in self._applicable:
             specs = engine.applicable_indicators(self.specs, boarding=boarding, level=level)
+            signature_of = {row[2]: row[5] for row in self.table}
             scorable = [s for s in specs if s.kind != "veto"]
             dim_max: dict[str, Decimal] = {}
             for spec in scorable:
@@ -129,6 +131,8 @@ class VersionInfo:
                     s for s in scorable if self.stored_kinds.get(s.code) not in AGGREGATED_KINDS
                 ),
                 vetoes=tuple(s.code for s in specs if s.kind == "veto"),
+                # the applicability classes of what the engine found applicable
+                signatures=frozenset(signature_of[s.code] for s in specs),
             )
         return self._applicable[key]
 
@@ -184,27 +188,10 @@ class Catalogue:
         # Applicability classes of indicators, (boarding only, levels) -> a small number:
         # sources are summed per class, and a school adds up the classes that apply to it.
         self.signatures: dict[tuple[bool, tuple[str, ...] | None], int] = {}
-        self._allowed: dict[tuple[bool, str | None], frozenset[int]] = {}
 
     def signature(self, boarding_only: Any, levels: Any) -> int:
         key = (bool(boarding_only), tuple(levels) if levels else None)
-        if key not in self.signatures:
-            self.signatures[key] = len(self.signatures) + 1
-            self._allowed.clear()
-        return self.signatures[key]
-
-    def allowed(self, boarding: bool, level: str | None) -> frozenset[int]:
-        """The applicability classes whose indicators apply to a kind of school (as
-        engine.applicable_indicators decides)."""
-        key = (boarding, level)
-        found = self._allowed.get(key)
-        if found is None:
-            found = self._allowed[key] = frozenset(
-                number
-                for (boarding_only, levels), number in self.signatures.items()
-                if (boarding or not boarding_only) and (not levels or level in levels)
-            )
-        return found
+        return self.signatures.setdefault(key, len(self.signatures) + 1)
 
     def in_force(self, year: int, month: int) -> dict[str, int]:
         """programme -> version id in force for a month (latest effective, then number)."""

@@ -148,13 +148,13 @@ def _evaluate(
     sums: Sums | None,
     version: VersionInfo,
     applicable: Applicable,
-    allowed: frozenset[int],
     derived: dict[str, Decimal],
 ) -> SourceResult | None:
     """Source score (Σ points ÷ Σ max × 100 over applicable indicators); exactly
     :func:`scoring.engine.source_score` after the engine's resolution of measured values
-    (own value, else the school's derived value, else points given). ``allowed``: the
-    applicability classes that apply to the school."""
+    (own value, else the school's derived value, else points given). Sums of
+    applicability classes the engine found not to apply to the school are left out."""
+    allowed = applicable.signatures
     got = [ZERO, ZERO, ZERO, ZERO]  # per 四好 dimension, in DIMENSIONS order
     count = 0
     special = sums.special if sums is not None else {}
@@ -283,7 +283,6 @@ def _pending_of(batch: Batch, catalogue: Catalogue, rules: engine.ScoringRules) 
         sat = (
             satisfaction.get((school_id, semester.school_year, semester.term)) if semester else None
         )
-        allowed = catalogue.allowed(school.boarding, school.level)
         for code, version_id in in_force[(year, month)].items():
             if catalogue.programmes[code].boarding_only and not school.boarding:
                 continue
@@ -297,7 +296,7 @@ def _pending_of(batch: Batch, catalogue: Catalogue, rules: engine.ScoringRules) 
             self_source, vetoes = None, []
             if assessment_id is not None:
                 self_sums = batch.self_sums.get((assessment_id, version_id))
-                self_source = _evaluate(self_sums, version, applicable, allowed, derived)
+                self_source = _evaluate(self_sums, version, applicable, derived)
                 vetoes = _triggered(self_sums, applicable)
             # The inspector source, as engine.pick_inspector_visit picks it: the month's
             # latest visit, else the latest of the stand-in window (visits are sorted by
@@ -322,7 +321,6 @@ def _pending_of(batch: Batch, catalogue: Catalogue, rules: engine.ScoringRules) 
                     batch.visit_sums.get((picked.visit.visit_id, code, version_id)),
                     version,
                     applicable,
-                    allowed,
                     derived,
                 )
             # A veto belongs to its month: any of the month's visits counts, stand-ins not.
