@@ -91,10 +91,21 @@ def _clamp(value: Decimal, low: Decimal, high: Decimal) -> Decimal:
     return max(low, min(high, value))
 
 
+# "Compute in full precision": 28 significant digits leave an error of ~1e-25 after a
+# few divisions, enough to put an exact half cent such as (0.3 × 150/14 + 0.5 × 1100/14)
+# ÷ 0.8 = 53.125 at 53.12499…9 and round it down. A value is first snapped to SNAP_PLACES
+# decimals (far below any real difference between two scores, far above the error), so
+# that it rounds as the exact arithmetic would.
+SNAP_PLACES = 20
+_SNAP = Decimal(1).scaleb(-SNAP_PLACES)
+
+
 def round2(x: Decimal) -> Decimal:
     """Round half-up (四舍五入) to 2 decimals: the stored and displayed value."""
     if type(x) is not Decimal or not x.is_finite():  # the checks and conversions of _dec
         x = _dec(x)
+    if x.adjusted() < _CONTEXT.prec - SNAP_PLACES:  # i.e. the snap fits in the precision
+        x = x.quantize(_SNAP, context=_CONTEXT)
     return x.quantize(_CENT, rounding=ROUND_HALF_UP, context=_CONTEXT)
 
 

@@ -347,16 +347,16 @@ def use_hash_plans() -> tuple[str, ...] | None:
     if db.session.get_bind().dialect.name != "postgresql":
         return None
     before = db.session.execute(
-        _PLANNER_SETTINGS, {"loops": "off", "sort": None, "mem": "64MB", "par": "0"}
+        _PLANNER_SETTINGS, {"loops": "off", "sort": None, "mem": "64MB", "par": "0", "jit": "off"}
     ).one()
-    return tuple(before[:4])
+    return tuple(before[:5])
 
 
 def restore_plans(before: tuple[str, ...] | None) -> None:
     if before is not None:
-        loops, sort, mem, par = before
+        loops, sort, mem, par, jit = before
         db.session.execute(
-            _PLANNER_SETTINGS, {"loops": loops, "sort": sort, "mem": mem, "par": par}
+            _PLANNER_SETTINGS, {"loops": loops, "sort": sort, "mem": mem, "par": par, "jit": jit}
         )
 
 
@@ -364,7 +364,8 @@ def restore_plans(before: tuple[str, ...] | None) -> None:
 _PLANNER_SETTINGS = text(
     "SELECT current_setting('enable_nestloop'), current_setting('enable_sort'),"
     " current_setting('work_mem'), current_setting('max_parallel_workers_per_gather'),"
+    " current_setting('jit'),"
     " set_config('enable_nestloop', :loops, true),"
     " set_config('enable_sort', COALESCE(:sort, :loops), true), set_config('work_mem', :mem, true),"
-    " set_config('max_parallel_workers_per_gather', :par, true)"
+    " set_config('max_parallel_workers_per_gather', :par, true), set_config('jit', :jit, true)"
 )

@@ -122,7 +122,8 @@ def _upsert_json(payload: str) -> None:
     db.session.execute(statement, {"rows": payload})
 
 
-def _actor() -> tuple[int | None, str]:
+def actor() -> tuple[int | None, str]:
+    """Who a recomputation is recorded as: the signed-in user, else the system."""
     try:
         from flask_login import current_user
 
@@ -181,7 +182,7 @@ def plan_writes(
     if as_json and writes.upserts:
         writes.payload = json.dumps(writes.upserts, default=str)  # Decimal, datetime as text
     if changes:
-        actor_id, actor_name = _actor()
+        actor_id, actor_name = actor()
         writes.audit = [
             {
                 "district_id": district_id,

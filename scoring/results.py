@@ -90,6 +90,7 @@ from scoring.result_catalogue import (
     key_of,
     month_key,
     satisfaction_by_school,
+    school_kinds,
     scoring_rules,
     semesters_of,
 )
@@ -108,6 +109,7 @@ from scoring.result_sources import (
     restore_plans,
     use_hash_plans,
 )
+from scoring.result_sql import SQL_FROM, recompute_in_sql
 from scoring.result_store import AUDIT_ACTION, plan_writes, write_results
 from tenants.models import School
 from tenants.scope import require_scope
@@ -371,8 +373,13 @@ def _results_of_batch(
     return out
 
 
+_SNAP = Decimal(1).scaleb(-engine.SNAP_PLACES)
+
+
 def _r2(value: Decimal) -> Decimal:
-    """engine.round2 of a Decimal (half-up to cents), without its type checks."""
+    """engine.round2 of a Decimal (snapped, then half-up to cents), without its checks."""
+    if value.adjusted() < CONTEXT.prec - engine.SNAP_PLACES:
+        value = value.quantize(_SNAP, context=CONTEXT)
     return value.quantize(CENT, rounding=ROUND_HALF_UP)
 
 
@@ -563,10 +570,16 @@ def recompute(items: Iterable[Sequence[int]], progress: Progress | None = None) 
         return stats
     rules = scoring_rules()
     catalogue = Catalogue()
+    postgres = db.session.get_bind().dialect.name == "postgresql"
+    if postgres and len(unique) >= SQL_FROM:
+        if progress is not None:
+            progress(0, f"正在计算 {len(unique)} 个学校月度")
+        unique = _recompute_in_sql(unique, catalogue, rules, district_id, stats)
+        if not unique:
+            db.session.flush()
+            return stats
     batches = [_batch_of(unique[a:b], catalogue, rules) for a, b in _batch_bounds(len(unique))]
     catalogue.load({v for batch in batches for v in batch.version_ids})
-    # One batch has nothing to overlap with (a submission recomputes one school-month).
-    postgres = db.session.get_bind().dialect.name == "postgresql"
     # One batch has nothing to overlap with (a submission recomputes one school-month).
     threaded = len(batches) > 1 and postgres
     semesters = semesters_of(sorted({(y, m) for _, y, m in unique}), rules)
@@ -605,6 +618,36 @@ def recompute(items: Iterable[Sequence[int]], progress: Progress | None = None) 
             restore_plans(plans.result())
     db.session.flush()
     return stats
+
+
+def _recompute_in_sql(
+    items: list[Item],
+    catalogue: Catalogue,
+    rules: engine.ScoringRules,
+    district_id: int,
+    stats: dict[str, Any],
+) -> list[Item]:
+    """PostgreSQL: the whole recomputation as one statement (:mod:`scoring.result_sql`);
+    returns the school-months it leaves to the Python path."""
+    months = sorted({(y, m) for _, y, m in items})
+    catalogue.load({v for ym in months for v in catalogue.in_force(*ym).values()})
+    school_ids = sorted({s for s, _, _ in items})
+    semesters = semesters_of(months, rules)
+    satisfaction = satisfaction_by_school(school_ids, semesters.values(), rules)
+    plans = use_hash_plans()  # transaction-local: a failed statement rolls them back too
+    with localcontext(CONTEXT):
+        left = recompute_in_sql(
+            items,
+            catalogue,
+            school_kinds(school_ids),
+            satisfaction,
+            semesters,
+            rules,
+            district_id,
+            stats,
+        )
+    restore_plans(plans)
+    return left
 
 
 # --- which school-months --------------------------------------------------------------------

@@ -103,6 +103,19 @@ def test_half_up_score_keeps_full_precision():
     assert result.score_rounded == D("84.45")
 
 
+def test_an_exact_half_cent_reached_through_a_division_rounds_up():
+    # One indicator of 14 points: self 1.5, inspector 11 → (0.3 × 150/14 + 0.5 × 1100/14)
+    # ÷ 0.8 = 53.125 exactly; 28 significant digits alone make it 53.12499…9 → 53.12.
+    spec = IndicatorSpec(code="A1", max_points=14, kind="judged", dimension="quality")
+    self_score = source_score([spec], {"A1": D("1.5")}).score
+    inspector = source_score([spec], {"A1": 11}).score
+    result = programme_result(self_score, inspector, None)
+    assert result.score_rounded == D("53.13")
+    assert result.stars == star_level(result.score)
+    # a value that is not on the half cent is not moved
+    assert round2(D("53.12499999999")) == D("53.12")
+
+
 def test_no_source_gives_no_result():
     assert programme_result(None, None, None) is None
     assert programme_result(None, None, None, verified_complaints=3) is None

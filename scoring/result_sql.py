@@ -1,0 +1,587 @@
+"""A full recomputation on PostgreSQL as one set-based statement (part of
+:mod:`scoring.results`).
+
+Recomputing a district's year is ~430,000 source rows turned into ~13,000 results. The
+Python path (:mod:`scoring.results`) sums in the database and computes each result
+with the engine; on a two-core server its cost is Python's, not the database's. Here
+the same arithmetic runs where the rows are: one ``INSERT … SELECT`` with
+data-modifying CTEs sums the sources, applies the rubric's applicability, measured
+curves and vetoes, picks the visit (or the stand-in), weighs the sources, deducts
+complaints, rounds, rates stars, builds the overall row, and writes only what changed —
+with a ``result.change`` audit entry for every stored score that moved or vanished.
+
+What stays in Python, so there is one copy of each rule:
+
+- which indicators apply to which kind of school (:func:`scoring.engine.applicable_indicators`,
+  through :meth:`VersionInfo.applicable`): the statement receives, per rubric version
+  and kind of school (boarding, level), only the indicators that apply and their totals;
+- which version is in force, satisfaction, the school's green ratio, the rules.
+
+The statement is the engine's arithmetic written in SQL. It is kept equal to the engine
+by ``tests/scoring/test_results_db.py`` (every stored field, on random data with
+vetoes, stand-ins, measured values, complaints and partial coverage). Numbers: sums of
+two-decimal points are exact in both; divisions are exact to ≥ 16 significant digits
+here and 28 in Python, and everything is rounded to cents only at the end, half up.
+
+One case goes back to the Python path: a programme-month whose self-assessment and
+visit both exist but did not score every indicator — its inflation gap compares only
+the indicators both scored, which needs the per-indicator detail
+(:func:`scoring.result_detail.inflation_from_detail`). The statement leaves those
+school-months untouched and returns them.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import text
+
+from district.extensions import db
+from scoring import engine
+from scoring.engine import DIMENSIONS
+from scoring.result_catalogue import (
+    AGGREGATED_KINDS,
+    KIND_NUMBER,
+    Catalogue,
+    Item,
+    SchoolKind,
+    month_key,
+)
+from scoring.result_store import AUDIT_ACTION, RESULT_FIELDS, actor
+from tenants.models import utcnow
+
+SQL_FROM = 100  # school-months from which a recomputation runs as one statement
+
+
+# The statement's small inputs: CTE name -> (parameter, columns). Each travels as one
+# JSON parameter (Decimals as text: exact) and is read by json_to_recordset.
+_INPUTS: dict[str, tuple[str, tuple[tuple[str, str], ...]]] = {
+    "items": ("items", (("s", "int"), ("k", "int"))),
+    "sch": ("schools", (("s", "int"), ("sk", "int"), ("boarding", "bool"), ("green", "numeric"))),
+    "in_force": (
+        "in_force",
+        (("k", "int"), ("programme", "text"), ("version_id", "int"), ("boarding_only", "bool")),
+    ),
+    "kinds": (
+        "kinds",
+        (
+            ("kind_id", "int"),
+            ("version_id", "int"),
+            ("sk", "int"),
+            ("total_max", "numeric"),
+            ("scorable", "int"),
+            *((f"m{n}", "numeric") for n in range(1, len(DIMENSIONS) + 1)),
+        ),
+    ),
+    "ak": (
+        "indicators",
+        (
+            ("kind_id", "int"),
+            ("sk", "int"),
+            ("programme", "text"),
+            ("code", "text"),
+            ("dim", "int"),
+            ("max_points", "numeric"),
+            ("kind", "int"),
+            ("curved", "bool"),
+            ("green", "bool"),
+            ("x_first", "numeric"),
+            ("p_first", "numeric"),
+            ("x_last", "numeric"),
+            ("p_last", "numeric"),
+        ),
+    ),
+    "seg": (
+        "segments",
+        (
+            ("kind_id", "int"),
+            ("code", "text"),
+            ("x0", "numeric"),
+            ("p0", "numeric"),
+            ("x1", "numeric"),
+            ("p1", "numeric"),
+        ),
+    ),
+    "sat": ("satisfaction", (("s", "int"), ("k", "int"), ("value", "numeric"))),
+}
+_INPUT_TABLES = ",\n".join(
+    f"{cte} AS (SELECT * FROM json_to_recordset(CAST(:{param} AS json))"
+    f" AS r({', '.join(f'{n} {t}' for n, t in columns)}))"
+    for cte, (param, columns) in _INPUTS.items()
+)
+_PARAMETER_COLUMNS = {param: [n for n, _ in columns] for param, columns in _INPUTS.values()}
+
+
+def _records(param: str, rows: list[list[Any]]) -> str:
+    names = _PARAMETER_COLUMNS[param]
+    records = [dict(zip(names, row, strict=True)) for row in rows]
+    return json.dumps(records, default=str, separators=(",", ":"))  # Decimals as exact text
+
+
+def _parameters(
+    items: Sequence[Item],
+    catalogue: Catalogue,
+    schools: dict[int, SchoolKind],
+    satisfaction: dict[tuple[int, int, str], Decimal | None],
+    semesters: dict[tuple[int, int], engine.Semester],
+    rules: engine.ScoringRules,
+    district_id: int,
+) -> dict[str, Any]:
+    """The statement's inputs: the items and the small tables only Python knows."""
+    school_kind: dict[tuple[bool, str | None], int] = {}
+    for school in schools.values():
+        school_kind.setdefault((school.boarding, school.level), len(school_kind) + 1)
+    months = sorted({(y, m) for _, y, m in items})
+    in_force = []
+    versions: set[int] = set()
+    for y, m in months:
+        for programme, version_id in catalogue.in_force(y, m).items():
+            versions.add(version_id)
+            boarding_only = bool(catalogue.programmes[programme].boarding_only)
+            in_force.append([month_key(y, m), programme, version_id, boarding_only])
+    kinds, indicators, segments = [], [], []
+    for version_id in sorted(versions):
+        version = catalogue.versions[version_id]
+        for (boarding, level), sk in school_kind.items():
+            kind_id = len(kinds) + 1
+            applicable = version.applicable(boarding, level)
+            kinds.append(
+                [kind_id, version_id, sk, str(applicable.total_max), applicable.scorable]
+                + [None if m is None else str(m) for m in applicable.dim_max_tuple]
+            )
+            for spec in applicable.specs:
+                stored = version.stored_kinds.get(spec.code)
+                number = KIND_NUMBER.get(stored or "", 0)
+                if stored in AGGREGATED_KINDS:
+                    number = KIND_NUMBER["judged"]
+                curve = spec.curve or ()
+                indicators.append(
+                    [
+                        kind_id,
+                        sk,
+                        version.programme,
+                        spec.code,
+                        DIMENSIONS.index(spec.dimension) + 1,
+                        str(spec.max_points),
+                        number,
+                        spec.kind == "measured",
+                        version.measures.get(spec.code) == "green_ratio",
+                    ]
+                    + (
+                        [str(curve[0][0]), str(curve[0][1]), str(curve[-1][0]), str(curve[-1][1])]
+                        if curve
+                        else [None, None, None, None]
+                    )
+                )
+                for (x0, p0), (x1, p1) in zip(curve, curve[1:], strict=False):
+                    segments.append([kind_id, spec.code, str(x0), str(p0), str(x1), str(p1)])
+    keyed_satisfaction = []
+    for s, y, m in items:
+        semester = semesters.get((y, m))
+        value = satisfaction.get((s, semester.school_year, semester.term)) if semester else None
+        if value is not None and s in schools:
+            keyed_satisfaction.append([s, month_key(y, m), str(value)])
+    keys = [month_key(y, m) for _, y, m in items]
+    actor_id, actor_name = actor()
+    thresholds = list(rules.star_thresholds)
+    return {
+        "d": district_id,
+        "items": _records("items", [[s, month_key(y, m)] for s, y, m in items if s in schools]),
+        "schools": _records(
+            "schools",
+            [
+                [s.id, school_kind[(s.boarding, s.level)], s.boarding, s.green_ratio]
+                for s in schools.values()
+            ],
+        ),
+        "in_force": _records("in_force", in_force),
+        "kinds": _records("kinds", kinds),
+        "indicators": _records("indicators", indicators),
+        "segments": _records("segments", segments),
+        "satisfaction": _records("satisfaction", keyed_satisfaction),
+        "lo": min(keys) - rules.stand_in_months,
+        "hi": max(keys),
+        "stand_in": rules.stand_in_months,
+        "w_self": rules.weight_self,
+        "w_inspector": rules.weight_inspector,
+        "w_satisfaction": rules.weight_satisfaction,
+        "deduction": rules.complaint_deduction,
+        "cap": rules.complaint_deduction_cap,
+        "t5": thresholds[0],
+        "t4": thresholds[1],
+        "t3": thresholds[2],
+        "t2": thresholds[3],
+        "gap_threshold": rules.inflation_gap_threshold,
+        "now": utcnow(),
+        "actor_id": actor_id,
+        "actor_name": actor_name,
+        "action": AUDIT_ACTION,
+    }
+
+
+def recompute_in_sql(
+    items: Sequence[Item],
+    catalogue: Catalogue,
+    schools: dict[int, SchoolKind],
+    satisfaction: dict[tuple[int, int, str], Decimal | None],
+    semesters: dict[tuple[int, int], engine.Semester],
+    rules: engine.ScoringRules,
+    district_id: int,
+    stats: dict[str, int],
+) -> list[Item]:
+    """Recompute and store these school-months in one statement; adds to ``stats`` and
+    returns the school-months left to the Python path (see the module's docstring)."""
+    params = _parameters(items, catalogue, schools, satisfaction, semesters, rules, district_id)
+    row = db.session.execute(_STATEMENT, params).one()
+    results, written, deleted, audited, left = row
+    stats["results"] += results
+    stats["written"] += written
+    stats["unchanged"] += results - written
+    stats["deleted"] += deleted
+    stats["changed_scores"] += audited
+    return sorted((s, k // 12, k % 12 + 1) for s, k in (left or []))
+
+
+def _dimension_columns(prefix: str) -> str:
+    return ", ".join(f"{prefix}{n}" for n in range(1, len(DIMENSIONS) + 1))
+
+
+_N = range(1, len(DIMENSIONS) + 1)
+# "Compute in full precision; round half-up to cents at the end" (domain): divisions run
+# at 60 decimal places (PostgreSQL's default is ~16-20 significant digits) and a value is
+# snapped to the engine's SNAP_PLACES before it is rounded to cents, so that a result
+# exactly on a half cent (e.g. 53.125 reached through fourteenths) rounds up, as exact
+# arithmetic and scoring.engine.round2 have it.
+EXACT = "numeric(1000, 60)"
+SNAP = engine.SNAP_PLACES
+
+
+def _cents(expr: str) -> str:
+    """SQL rounding an expression half-up to cents, after the snap (see EXACT)."""
+    return f"ROUND(ROUND({expr}, {SNAP}), 2)"
+
+
+_SUMS = ",\n    ".join(
+    f"SUM(LEAST(GREATEST(x.points, 0), ak.max_points)) FILTER"
+    f" (WHERE ak.kind = 1 AND x.points IS NOT NULL AND ak.dim = {n}) AS g{n}"
+    for n in _N
+)
+_SOURCE_AGGREGATES = f"""{_SUMS},
+    COUNT(*) FILTER (WHERE ak.kind = 1 AND x.points IS NOT NULL) AS n,
+    COALESCE(BOOL_OR(ak.kind = 3 AND x.points > 0), false) AS veto,
+    jsonb_object_agg(ak.code, jsonb_build_array(x.points, x.value))
+        FILTER (WHERE ak.kind = 2) AS special"""
+_MEASURED_SUMS = ", ".join(f"SUM(pts) FILTER (WHERE dim = {n}) AS h{n}" for n in _N)
+_SOURCE_DIMS = ", ".join(f"COALESCE(s.g{n}, 0) + COALESCE(m.h{n}, 0) AS d{n}" for n in _N)
+_SCORED_DIMS = ", ".join(f"CAST(c.d{n} * 100 AS {EXACT}) / kd.m{n} AS s{n}" for n in _N)
+_TOTAL = " + ".join(f"c.d{n}" for n in _N)
+# 四好 of a programme: self and inspector dimensions by their weights, rescaled over the
+# sources that have the dimension (engine: _combined_dimensions; equal if both weigh 0).
+_COMBINED = ",\n    ".join(
+    f"CAST(COALESCE(p.ews * p.self_s{n}, 0) + COALESCE(p.ewi * p.insp_s{n}, 0) AS {EXACT})"
+    f" / NULLIF(COALESCE(CASE WHEN p.self_s{n} IS NOT NULL THEN p.ews END, 0)"
+    f" + COALESCE(CASE WHEN p.insp_s{n} IS NOT NULL THEN p.ewi END, 0), 0) AS c{n}"
+    for n in _N
+)
+
+
+def _dimensions_json(prefix: str) -> str:
+    """The stored 四好 JSON ({dimension: "12.34"}, in DIMENSIONS order; NULL if none)."""
+    pairs = ", ".join(
+        f"'{d}', {_cents(f'{prefix}{n}')}::text" for n, d in zip(_N, DIMENSIONS, strict=True)
+    )
+    present = " OR ".join(f"{prefix}{n} IS NOT NULL" for n in _N)
+    return f"CASE WHEN {present} THEN json_strip_nulls(json_build_object({pairs})) END"
+
+
+_STARS = """CASE WHEN {x} >= :t5 THEN 5 WHEN {x} >= :t4 THEN 4 WHEN {x} >= :t3 THEN 3
+                 WHEN {x} >= :t2 THEN 2 ELSE 1 END"""
+
+_COLUMNS = ", ".join(RESULT_FIELDS)
+
+_STATEMENT = text(
+    f"""
+WITH
+{_INPUT_TABLES},
+-- the programme-months to score: each item × programme in force that applies to it
+pm AS MATERIALIZED (
+  SELECT row_number() OVER () AS id, i.s, i.k, f.programme, f.version_id, kd.kind_id,
+         sch.green
+  FROM items i
+  JOIN sch ON sch.s = i.s
+  JOIN in_force f ON f.k = i.k
+  JOIN kinds kd ON kd.version_id = f.version_id AND kd.sk = sch.sk
+  WHERE sch.boarding OR NOT f.boarding_only
+),
+-- 自评: the counted self-assessment of each programme-month, its items summed
+sa AS MATERIALIZED (
+  SELECT a.id AS aid, pm.id AS pm_id, pm.kind_id
+  FROM self_assessments a
+  JOIN pm ON pm.s = a.school_id AND pm.k = a.year * 12 + a.month - 1
+         AND pm.programme = a.programme
+  WHERE a.district_id = :d
+    AND (a.status = 'submitted' OR (a.status = 'locked' AND a.submitted_at IS NOT NULL))
+),
+self_sums AS (
+  SELECT sa.pm_id, {_SOURCE_AGGREGATES}
+  FROM self_assessment_items x
+  JOIN sa ON sa.aid = x.assessment_id
+  JOIN ak ON ak.kind_id = sa.kind_id AND ak.code = x.indicator_code
+  WHERE x.district_id = :d
+  GROUP BY sa.pm_id
+),
+-- 督查: every visit of these schools in the window, summed per programme and kind of
+-- indicator table (a visit that scored a programme is a candidate even if the version
+-- in force knows none of its codes: the outer join)
+vis AS MATERIALIZED (
+  SELECT v.id, v.school_id AS s, v.year * 12 + v.month - 1 AS k, v.visited_on, sch.sk
+  FROM site_visits v JOIN sch ON sch.s = v.school_id
+  WHERE v.district_id = :d AND v.year * 12 + v.month - 1 BETWEEN :lo AND :hi
+),
+visit_sums AS MATERIALIZED (
+  SELECT x.visit_id, x.programme, ak.kind_id, {_SOURCE_AGGREGATES}
+  FROM visit_scores x
+  JOIN vis ON vis.id = x.visit_id
+  LEFT JOIN ak ON ak.sk = vis.sk AND ak.programme = x.programme AND ak.code = x.indicator_code
+  WHERE x.district_id = :d
+  GROUP BY x.visit_id, x.programme, ak.kind_id
+),
+candidates AS (
+  SELECT DISTINCT vs.visit_id, vs.programme, vis.s, vis.k, vis.visited_on
+  FROM visit_sums vs JOIN vis ON vis.id = vs.visit_id
+),
+-- the month's latest visit, else the latest of the stand-in window (代评)
+picked AS MATERIALIZED (
+  SELECT DISTINCT ON (pm.id) pm.id AS pm_id, c.visit_id, c.k <> pm.k AS stand_in
+  FROM pm JOIN candidates c ON c.s = pm.s AND c.programme = pm.programme
+                           AND c.k BETWEEN pm.k - :stand_in AND pm.k
+  ORDER BY pm.id, c.k = pm.k DESC, c.visited_on DESC, c.visit_id DESC
+),
+-- a veto belongs to its month: any of the month's visits counts, stand-ins not
+month_veto AS (
+  SELECT pm.id AS pm_id, BOOL_OR(vs.veto) AS veto
+  FROM pm
+  JOIN vis ON vis.s = pm.s AND vis.k = pm.k
+  JOIN visit_sums vs ON vs.visit_id = vis.id AND vs.programme = pm.programme
+                    AND vs.kind_id = pm.kind_id
+  GROUP BY pm.id
+),
+sources AS MATERIALIZED (
+  SELECT sa.pm_id, 1 AS source, {", ".join(f"ss.g{n}" for n in _N)}, ss.n, ss.special
+  FROM sa LEFT JOIN self_sums ss ON ss.pm_id = sa.pm_id
+  UNION ALL
+  SELECT p.pm_id, 2, {", ".join(f"vs.g{n}" for n in _N)}, vs.n, vs.special
+  FROM picked p
+  JOIN pm ON pm.id = p.pm_id
+  LEFT JOIN visit_sums vs ON vs.visit_id = p.visit_id AND vs.programme = pm.programme
+                         AND vs.kind_id = pm.kind_id
+),
+-- measured indicators: points from the curve over the value (own, else the school's
+-- green ratio), else the points given; clamped (engine.measured_points)
+measured_values AS MATERIALIZED (
+  SELECT s.pm_id, s.source, ak.kind_id, ak.code, ak.dim, ak.max_points, ak.curved,
+         ak.x_first, ak.p_first, ak.x_last, ak.p_last,
+         (s.special -> ak.code ->> 0)::numeric AS given,
+         COALESCE((s.special -> ak.code ->> 1)::numeric,
+                  CASE WHEN ak.green THEN pm.green END) AS v
+  FROM sources s
+  JOIN pm ON pm.id = s.pm_id
+  JOIN ak ON ak.kind_id = pm.kind_id AND ak.kind = 2
+),
+measured AS (
+  SELECT m.pm_id, m.source, m.dim,
+         CASE WHEN raw.pts IS NOT NULL
+              THEN LEAST(GREATEST(raw.pts, 0), m.max_points) END AS pts
+  FROM measured_values m
+  LEFT JOIN seg g ON g.kind_id = m.kind_id AND g.code = m.code AND m.v > g.x0 AND m.v <= g.x1
+  CROSS JOIN LATERAL (
+    SELECT CASE
+      WHEN m.curved AND m.v IS NOT NULL THEN CASE
+        WHEN m.v <= m.x_first THEN m.p_first
+        WHEN m.v > m.x_last THEN m.p_last
+        ELSE g.p0 + CAST((m.v - g.x0) * (g.p1 - g.p0) AS {EXACT}) / (g.x1 - g.x0)
+      END
+      ELSE m.given
+    END AS pts
+  ) raw
+),
+measured_sums AS (
+  SELECT pm_id, source, {_MEASURED_SUMS}, COUNT(pts) AS mn
+  FROM measured GROUP BY pm_id, source
+),
+counted AS (
+  SELECT s.pm_id, s.source, {_SOURCE_DIMS},
+         COALESCE(s.n, 0) + COALESCE(m.mn, 0) AS cnt
+  FROM sources s LEFT JOIN measured_sums m ON m.pm_id = s.pm_id AND m.source = s.source
+),
+-- source scores: Σ points ÷ Σ max × 100 over the applicable indicators (engine.source_score)
+scored AS MATERIALIZED (
+  SELECT c.pm_id, c.source, CAST(({_TOTAL}) * 100 AS {EXACT}) / kd.total_max AS score, {
+        _SCORED_DIMS
+    },
+         c.cnt = kd.scorable AS complete
+  FROM counted c JOIN pm ON pm.id = c.pm_id JOIN kinds kd ON kd.kind_id = pm.kind_id
+  WHERE c.cnt > 0
+),
+complaint_counts AS (
+  SELECT c.school_id AS s, c.year * 12 + c.month - 1 AS k, NULLIF(c.programme, '') AS programme,
+         COUNT(*) AS n
+  FROM complaints c JOIN items i ON i.s = c.school_id AND i.k = c.year * 12 + c.month - 1
+  WHERE c.district_id = :d AND c.status = 'verified'
+  GROUP BY 1, 2, 3
+),
+complaint_totals AS (
+  SELECT s, k, SUM(n) AS total, SUM(n) FILTER (WHERE programme IS NULL) AS generic
+  FROM complaint_counts GROUP BY s, k
+),
+inputs AS (
+  SELECT pm.id, pm.s, pm.k, pm.programme, pm.version_id,
+         s1.score AS self, s2.score AS insp,
+         {", ".join(f"s1.s{n} AS self_s{n}, s2.s{n} AS insp_s{n}" for n in _N)},
+         s1.complete AS self_complete, s2.complete AS insp_complete,
+         sat.value AS sat, p.visit_id, COALESCE(p.stand_in, false) AS picked_stand_in,
+         COALESCE(ss.veto, false) OR COALESCE(mv.veto, false) AS veto,
+         (COALESCE(ct.generic, 0) + COALESCE(cp.n, 0))::int AS complaints,
+         COALESCE(ct.total, 0)::int AS all_complaints
+  FROM pm
+  LEFT JOIN scored s1 ON s1.pm_id = pm.id AND s1.source = 1
+  LEFT JOIN scored s2 ON s2.pm_id = pm.id AND s2.source = 2
+  LEFT JOIN sat ON sat.s = pm.s AND sat.k = pm.k
+  LEFT JOIN picked p ON p.pm_id = pm.id
+  LEFT JOIN self_sums ss ON ss.pm_id = pm.id
+  LEFT JOIN month_veto mv ON mv.pm_id = pm.id
+  LEFT JOIN complaint_totals ct ON ct.s = pm.s AND ct.k = pm.k
+  LEFT JOIN complaint_counts cp ON cp.s = pm.s AND cp.k = pm.k AND cp.programme = pm.programme
+),
+-- the weights of the sources present (engine.programme_result)
+weighed AS (
+  SELECT i.*,
+         CASE WHEN i.self IS NOT NULL AND :w_self > 0 THEN :w_self ELSE 0 END AS ws,
+         CASE WHEN i.insp IS NOT NULL AND :w_inspector > 0 THEN :w_inspector ELSE 0 END AS wi,
+         CASE WHEN i.sat IS NOT NULL AND :w_satisfaction > 0 THEN :w_satisfaction ELSE 0 END
+           AS wsat,
+         LEAST(:deduction * i.complaints, :cap) AS deduction,
+         CASE WHEN (CASE WHEN i.self IS NOT NULL THEN :w_self ELSE 0 END)
+                 + (CASE WHEN i.insp IS NOT NULL THEN :w_inspector ELSE 0 END) = 0
+              THEN 1 END AS equal
+  FROM inputs i
+),
+programmes AS MATERIALIZED (
+  SELECT p.*,
+         CASE WHEN p.veto OR p.ws + p.wi + p.wsat = 0 THEN 0
+              ELSE LEAST(GREATEST(
+                CAST(p.ws * COALESCE(p.self, 0) + p.wi * COALESCE(p.insp, 0)
+                     + p.wsat * COALESCE(p.sat, 0) AS {EXACT}) / (p.ws + p.wi + p.wsat)
+                - p.deduction, 0), 100)
+         END AS full_score,
+         CASE WHEN p.self IS NOT NULL AND p.insp IS NOT NULL
+              THEN {_cents("p.self")} - {_cents("p.insp")} END AS gap,
+         {_COMBINED}
+  FROM (SELECT w.*,
+               CASE WHEN w.self IS NOT NULL THEN COALESCE(w.equal, :w_self) END AS ews,
+               CASE WHEN w.insp IS NOT NULL THEN COALESCE(w.equal, :w_inspector) END AS ewi
+        FROM weighed w) p
+  WHERE p.veto OR p.ws + p.wi + p.wsat > 0
+),
+-- school-months the Python path must do: a source left indicators unscored while the
+-- other source exists (the inflation gap compares only what both scored)
+left_over AS MATERIALIZED (
+  SELECT DISTINCT s, k FROM inputs
+  WHERE self IS NOT NULL AND insp IS NOT NULL AND NOT (self_complete AND insp_complete)
+),
+fresh AS MATERIALIZED (
+  SELECT p.s, p.k, p.programme,
+         {_cents("p.full_score")} AS score,
+         {_STARS.format(x=_cents("p.full_score"))} AS stars,
+         {_cents("p.self")} AS self_score, {_cents("p.insp")} AS inspector_score,
+         {_cents("p.sat")} AS satisfaction, {_cents("p.deduction")} AS complaint_deduction,
+         p.complaints AS verified_complaints, p.veto, p.insp IS NULL AS unverified,
+         p.picked_stand_in AND p.insp IS NOT NULL AS stand_in,
+         p.gap AS inflation_gap, COALESCE(p.gap > :gap_threshold, false) AS inflated,
+         {_dimensions_json("p.c")} AS dimensions,
+         p.version_id AS rubric_version_id, p.visit_id
+  FROM programmes p
+  WHERE NOT EXISTS (SELECT 1 FROM left_over l WHERE l.s = p.s AND l.k = p.k)
+  UNION ALL
+  -- 总分: the plain mean of the programmes' results (engine.overall_result)
+  SELECT o.s, o.k, 'overall', {_cents("o.score")}, {_STARS.format(x=_cents("o.score"))},
+         {_cents("o.self")}, {_cents("o.insp")}, {_cents("o.sat")}, {_cents("o.deduction")},
+         o.complaints, o.veto, o.unverified, o.stand_in,
+         {_cents("o.self")} - {_cents("o.insp")}, o.inflated,
+         {_dimensions_json("o.c")}, NULL::int, NULL::int
+  FROM (
+    SELECT p.s, p.k, AVG(p.full_score) AS score, AVG(p.self) AS self, AVG(p.insp) AS insp,
+           MAX(p.sat) AS sat, AVG(p.deduction) AS deduction,
+           MAX(p.all_complaints) AS complaints,
+           BOOL_OR(p.veto) AS veto, BOOL_OR(p.insp IS NULL) AS unverified,
+           BOOL_OR(p.picked_stand_in AND p.insp IS NOT NULL) AS stand_in,
+           BOOL_OR(COALESCE(p.gap > :gap_threshold, false)) AS inflated,
+           {", ".join(f"AVG(p.c{n}) AS c{n}" for n in _N)}
+    FROM programmes p
+    WHERE NOT EXISTS (SELECT 1 FROM left_over l WHERE l.s = p.s AND l.k = p.k)
+    GROUP BY p.s, p.k
+  ) o
+),
+stored AS MATERIALIZED (
+  SELECT r.id, r.school_id AS s, r.year * 12 + r.month - 1 AS k, r.programme, r.score,
+         r.stars, r.self_score, r.inspector_score, r.satisfaction, r.complaint_deduction,
+         r.verified_complaints, r.veto, r.unverified, r.stand_in, r.inflation_gap,
+         r.inflated, r.dimensions::jsonb AS dimensions, r.rubric_version_id, r.visit_id
+  FROM school_month_results r
+  JOIN items i ON i.s = r.school_id AND i.k = r.year * 12 + r.month - 1
+  WHERE r.district_id = :d
+    AND NOT EXISTS (SELECT 1 FROM left_over l WHERE l.s = i.s AND l.k = i.k)
+),
+changed AS MATERIALIZED (
+  SELECT f.*, o.id AS old_id, o.score AS old_score
+  FROM fresh f
+  LEFT JOIN stored o ON o.s = f.s AND o.k = f.k AND o.programme = f.programme
+  WHERE o.id IS NULL
+     OR ({", ".join(f"o.{c}" for c in RESULT_FIELDS)})
+        IS DISTINCT FROM ({
+        ", ".join("f.dimensions::jsonb" if c == "dimensions" else f"f.{c}" for c in RESULT_FIELDS)
+    })
+),
+written AS (
+  INSERT INTO school_month_results
+    (district_id, school_id, year, month, programme, computed_at, {_COLUMNS})
+  SELECT CAST(:d AS int), s, k / 12, k % 12 + 1, programme, CAST(:now AS timestamp),
+         {_COLUMNS} FROM changed
+  ON CONFLICT (school_id, year, month, programme) DO UPDATE SET
+    {", ".join(f"{c} = EXCLUDED.{c}" for c in (*RESULT_FIELDS, "computed_at"))}
+  RETURNING 1
+),
+gone AS (
+  DELETE FROM school_month_results r USING stored o
+  WHERE r.id = o.id
+    AND NOT EXISTS (SELECT 1 FROM fresh f
+                    WHERE f.s = o.s AND f.k = o.k AND f.programme = o.programme)
+  RETURNING o.id, o.s, o.k, o.programme, o.score
+),
+moved AS (
+  SELECT old_id AS id, s, k, programme, old_score, score FROM changed
+  WHERE old_id IS NOT NULL AND old_score <> score
+  UNION ALL
+  SELECT id, s, k, programme, score, NULL FROM gone
+),
+audited AS (
+  INSERT INTO audit_entries (district_id, school_id, actor_id, actor_name, action,
+                             object_type, object_id, before, after, created_at)
+  SELECT CAST(:d AS int), s, CAST(:actor_id AS int), CAST(:actor_name AS varchar),
+         CAST(:action AS varchar), 'SchoolMonthResult', id::text,
+         json_build_object('year', k / 12, 'month', k % 12 + 1, 'programme', programme,
+                           'score', old_score::text),
+         json_build_object('year', k / 12, 'month', k % 12 + 1, 'programme', programme,
+                           'score', score::text),
+         CAST(:now AS timestamp)
+  FROM moved
+  RETURNING 1
+)
+SELECT (SELECT COUNT(*) FROM fresh)::int, (SELECT COUNT(*) FROM written)::int,
+       (SELECT COUNT(*) FROM gone)::int, (SELECT COUNT(*) FROM audited)::int,
+       (SELECT json_agg(json_build_array(s, k)) FROM left_over)
+"""
+)
