@@ -43,7 +43,6 @@ from district.extensions import db
 from scoring import engine
 from scoring.engine import DIMENSIONS
 from scoring.result_catalogue import (
-    AGGREGATED_KINDS,
     KIND_NUMBER,
     Catalogue,
     Item,
@@ -73,6 +72,7 @@ _INPUTS: dict[str, tuple[str, tuple[tuple[str, str], ...]]] = {
             ("sk", "int"),
             ("total_max", "numeric"),
             ("scorable", "int"),
+            ("green_bits", "int"),
             *((f"m{n}", "numeric") for n in range(1, len(DIMENSIONS) + 1)),
         ),
     ),
@@ -87,31 +87,78 @@ _INPUTS: dict[str, tuple[str, tuple[tuple[str, str], ...]]] = {
             ("max_points", "numeric"),
             ("kind", "int"),
             ("curved", "bool"),
-            ("green", "bool"),
-            ("x_first", "numeric"),
-            ("p_first", "numeric"),
-            ("x_last", "numeric"),
-            ("p_last", "numeric"),
-        ),
-    ),
-    "seg": (
-        "segments",
-        (
-            ("kind_id", "int"),
-            ("code", "text"),
-            ("x0", "numeric"),
-            ("p0", "numeric"),
-            ("x1", "numeric"),
-            ("p1", "numeric"),
+            ("green_bit", "int"),
+            ("xs", "numeric[]"),
+            ("ps", "numeric[]"),
         ),
     ),
     "sat": ("satisfaction", (("s", "int"), ("k", "int"), ("value", "numeric"))),
 }
+# The inputs become temporary tables (dropped at the end), analysed, so that the planner
+# knows their sizes: over json_to_recordset it guesses 100 rows, joins the wrong sides
+# first and hashes 233,000 rows where it should hash 600.
+_TEMPORARY = "recompute_"
 _INPUT_TABLES = ",\n".join(
-    f"{cte} AS (SELECT * FROM json_to_recordset(CAST(:{param} AS json))"
-    f" AS r({', '.join(f'{n} {t}' for n, t in columns)}))"
-    for cte, (param, columns) in _INPUTS.items()
+    f"{cte} AS NOT MATERIALIZED (SELECT * FROM {_TEMPORARY}{cte})" for cte in _INPUTS
 )
+
+# Derived inputs, also temporary and analysed: each item × programme in force that
+# applies to it (pm); its counted self-assessment (sa); the visits of these schools in
+# the stand-in window (vis).
+_DERIVED = (
+    (
+        "pm",
+        """SELECT row_number() OVER () AS id, i.s, i.k, f.programme, f.version_id, kd.kind_id,
+       sch.green
+FROM recompute_items i
+JOIN recompute_sch sch ON sch.s = i.s
+JOIN recompute_in_force f ON f.k = i.k
+JOIN recompute_kinds kd ON kd.version_id = f.version_id AND kd.sk = sch.sk
+WHERE sch.boarding OR NOT f.boarding_only""",
+    ),
+    (
+        "sa",
+        """SELECT a.id AS aid, pm.id AS pm_id, pm.kind_id, pm.green
+FROM self_assessments a
+JOIN recompute_pm pm ON pm.s = a.school_id AND pm.k = a.year * 12 + a.month - 1
+       AND pm.programme = a.programme
+WHERE a.district_id = :d
+  AND (a.status = 'submitted' OR (a.status = 'locked' AND a.submitted_at IS NOT NULL))""",
+    ),
+    (
+        "vis",
+        """SELECT v.id, v.school_id AS s, v.year * 12 + v.month - 1 AS k, v.visited_on, sch.sk,
+       sch.green
+FROM site_visits v JOIN recompute_sch sch ON sch.s = v.school_id
+WHERE v.district_id = :d AND v.year * 12 + v.month - 1 BETWEEN :lo AND :hi""",
+    ),
+)
+
+
+def _fill_temporary(params: dict[str, Any]) -> None:
+    for cte, (param, columns) in _INPUTS.items():
+        typed = ", ".join(f"{n} {t}" for n, t in columns)
+        db.session.execute(text(f"CREATE TEMPORARY TABLE {_TEMPORARY}{cte} ({typed})"))
+        db.session.execute(
+            text(
+                f"INSERT INTO {_TEMPORARY}{cte}"
+                f" SELECT * FROM json_to_recordset(CAST(:rows AS json)) AS r({typed})"
+            ),
+            {"rows": params[param]},
+        )
+    for name, statement in _DERIVED:
+        db.session.execute(
+            text(f"CREATE TEMPORARY TABLE {_TEMPORARY}{name} AS {statement}"), params
+        )
+    for name in (*_INPUTS, *(n for n, _ in _DERIVED)):
+        db.session.execute(text(f"ANALYZE {_TEMPORARY}{name}"))
+
+
+def _drop_temporary() -> None:
+    names = ", ".join(_TEMPORARY + n for n in (*_INPUTS, *(n for n, _ in _DERIVED)))
+    db.session.execute(text(f"DROP TABLE {names}"))
+
+
 _PARAMETER_COLUMNS = {param: [n for n, _ in columns] for param, columns in _INPUTS.values()}
 
 
@@ -142,22 +189,22 @@ def _parameters(
             versions.add(version_id)
             boarding_only = bool(catalogue.programmes[programme].boarding_only)
             in_force.append([month_key(y, m), programme, version_id, boarding_only])
-    kinds, indicators, segments = [], [], []
+    kinds, indicators = [], []
     for version_id in sorted(versions):
         version = catalogue.versions[version_id]
         for (boarding, level), sk in school_kind.items():
             kind_id = len(kinds) + 1
             applicable = version.applicable(boarding, level)
-            kinds.append(
-                [kind_id, version_id, sk, str(applicable.total_max), applicable.scorable]
-                + [None if m is None else str(m) for m in applicable.dim_max_tuple]
-            )
+            green_bits = 0
             for spec in applicable.specs:
                 stored = version.stored_kinds.get(spec.code)
                 number = KIND_NUMBER.get(stored or "", 0)
-                if stored in AGGREGATED_KINDS:
-                    number = KIND_NUMBER["judged"]
                 curve = spec.curve or ()
+                # a curved measured indicator the school's green ratio can answer (bit j)
+                green_bit = 0
+                if curve and version.measures.get(spec.code) == "green_ratio":
+                    green_bit = 1 << green_bits.bit_count()
+                    green_bits |= green_bit
                 indicators.append(
                     [
                         kind_id,
@@ -167,17 +214,23 @@ def _parameters(
                         DIMENSIONS.index(spec.dimension) + 1,
                         str(spec.max_points),
                         number,
-                        spec.kind == "measured",
-                        version.measures.get(spec.code) == "green_ratio",
+                        bool(curve),
+                        green_bit,
+                        [str(x) for x, _ in curve] or None,
+                        [str(p) for _, p in curve] or None,
                     ]
-                    + (
-                        [str(curve[0][0]), str(curve[0][1]), str(curve[-1][0]), str(curve[-1][1])]
-                        if curve
-                        else [None, None, None, None]
-                    )
                 )
-                for (x0, p0), (x1, p1) in zip(curve, curve[1:], strict=False):
-                    segments.append([kind_id, spec.code, str(x0), str(p0), str(x1), str(p1)])
+            kinds.append(
+                [
+                    kind_id,
+                    version_id,
+                    sk,
+                    str(applicable.total_max),
+                    applicable.scorable,
+                    green_bits,
+                ]
+                + [None if m is None else str(m) for m in applicable.dim_max_tuple]
+            )
     keyed_satisfaction = []
     for s, y, m in items:
         semester = semesters.get((y, m))
@@ -200,7 +253,6 @@ def _parameters(
         "in_force": _records("in_force", in_force),
         "kinds": _records("kinds", kinds),
         "indicators": _records("indicators", indicators),
-        "segments": _records("segments", segments),
         "satisfaction": _records("satisfaction", keyed_satisfaction),
         "lo": min(keys) - rules.stand_in_months,
         "hi": max(keys),
@@ -235,7 +287,9 @@ def recompute_in_sql(
     """Recompute and store these school-months in one statement; adds to ``stats`` and
     returns the school-months left to the Python path (see the module's docstring)."""
     params = _parameters(items, catalogue, schools, satisfaction, semesters, rules, district_id)
+    _fill_temporary(params)
     row = db.session.execute(_STATEMENT, params).one()
+    _drop_temporary()
     results, written, deleted, audited, left = row
     stats["results"] += results
     stats["written"] += written
@@ -251,11 +305,11 @@ def _dimension_columns(prefix: str) -> str:
 
 _N = range(1, len(DIMENSIONS) + 1)
 # "Compute in full precision; round half-up to cents at the end" (domain): divisions run
-# at 60 decimal places (PostgreSQL's default is ~16-20 significant digits) and a value is
+# at 30 decimal places (PostgreSQL's default is ~16-20 significant digits) and a value is
 # snapped to the engine's SNAP_PLACES before it is rounded to cents, so that a result
 # exactly on a half cent (e.g. 53.125 reached through fourteenths) rounds up, as exact
 # arithmetic and scoring.engine.round2 have it.
-EXACT = "numeric(1000, 60)"
+EXACT = "numeric(1000, 30)"
 SNAP = engine.SNAP_PLACES
 
 
@@ -264,17 +318,40 @@ def _cents(expr: str) -> str:
     return f"ROUND(ROUND({expr}, {SNAP}), 2)"
 
 
+def _interpolated(v: str) -> str:
+    """SQL of engine.measured_points before the clamp: piecewise-linear over ak.xs/ak.ps,
+    the first points below the first breakpoint, the last above the last."""
+    b = f"width_bucket({v}, ak.xs)"
+    return (
+        f"CASE WHEN {b} = 0 THEN ak.ps[1]"
+        f" WHEN {b} >= cardinality(ak.xs) THEN ak.ps[cardinality(ak.ps)]"
+        f" ELSE ak.ps[{b}] + CAST(({v} - ak.xs[{b}]) * (ak.ps[{b} + 1] - ak.ps[{b}]) AS {EXACT})"
+        f" / (ak.xs[{b} + 1] - ak.xs[{b}]) END"
+    )
+
+
+# A source row's value: its own, else — for a green-ratio indicator — the school's.
+_VALUE = "COALESCE(x.value, CASE WHEN ak.green_bit <> 0 THEN src.green END)"
+# Whether a row counts, and its points (judged and checklist: as given; measured: from
+# the curve when there is a value, else as given); summed clamped to [0, max].
+_COUNTS = (
+    f"(ak.kind = 1 AND x.points IS NOT NULL OR ak.kind = 2"
+    f" AND (x.points IS NOT NULL OR ak.curved AND {_VALUE} IS NOT NULL))"
+)
+_POINTS = (
+    f"CASE WHEN ak.kind = 2 AND ak.curved AND {_VALUE} IS NOT NULL"
+    f" THEN {_interpolated(_VALUE)} ELSE x.points END"
+)
 _SUMS = ",\n    ".join(
-    f"SUM(LEAST(GREATEST(x.points, 0), ak.max_points)) FILTER"
-    f" (WHERE ak.kind = 1 AND x.points IS NOT NULL AND ak.dim = {n}) AS g{n}"
+    f"SUM(LEAST(GREATEST({_POINTS}, 0), ak.max_points)) FILTER"
+    f" (WHERE {_COUNTS} AND ak.dim = {n}) AS g{n}"
     for n in _N
 )
 _SOURCE_AGGREGATES = f"""{_SUMS},
-    COUNT(*) FILTER (WHERE ak.kind = 1 AND x.points IS NOT NULL) AS n,
+    COUNT(*) FILTER (WHERE {_COUNTS}) AS n,
     COALESCE(BOOL_OR(ak.kind = 3 AND x.points > 0), false) AS veto,
-    jsonb_object_agg(ak.code, jsonb_build_array(x.points, x.value))
-        FILTER (WHERE ak.kind = 2) AS special"""
-_MEASURED_SUMS = ", ".join(f"SUM(pts) FILTER (WHERE dim = {n}) AS h{n}" for n in _N)
+    BIT_OR(ak.green_bit) AS green_present"""
+_DERIVED_SUMS = ", ".join(f"SUM(pts) FILTER (WHERE dim = {n}) AS h{n}" for n in _N)
 _SOURCE_DIMS = ", ".join(f"COALESCE(s.g{n}, 0) + COALESCE(m.h{n}, 0) AS d{n}" for n in _N)
 _SCORED_DIMS = ", ".join(f"CAST(c.d{n} * 100 AS {EXACT}) / kd.m{n} AS s{n}" for n in _N)
 _TOTAL = " + ".join(f"c.d{n}" for n in _N)
@@ -306,46 +383,25 @@ _STATEMENT = text(
     f"""
 WITH
 {_INPUT_TABLES},
--- the programme-months to score: each item × programme in force that applies to it
-pm AS MATERIALIZED (
-  SELECT row_number() OVER () AS id, i.s, i.k, f.programme, f.version_id, kd.kind_id,
-         sch.green
-  FROM items i
-  JOIN sch ON sch.s = i.s
-  JOIN in_force f ON f.k = i.k
-  JOIN kinds kd ON kd.version_id = f.version_id AND kd.sk = sch.sk
-  WHERE sch.boarding OR NOT f.boarding_only
-),
--- 自评: the counted self-assessment of each programme-month, its items summed
-sa AS MATERIALIZED (
-  SELECT a.id AS aid, pm.id AS pm_id, pm.kind_id
-  FROM self_assessments a
-  JOIN pm ON pm.s = a.school_id AND pm.k = a.year * 12 + a.month - 1
-         AND pm.programme = a.programme
-  WHERE a.district_id = :d
-    AND (a.status = 'submitted' OR (a.status = 'locked' AND a.submitted_at IS NOT NULL))
-),
+-- the programme-months to score (pm), their counted self-assessments (sa) and the
+-- visits in the window (vis): temporary tables, see _DERIVED
+pm AS NOT MATERIALIZED (SELECT * FROM recompute_pm),
+sa AS NOT MATERIALIZED (SELECT * FROM recompute_sa),
+vis AS NOT MATERIALIZED (SELECT * FROM recompute_vis),
+-- 自评: the items of each counted self-assessment summed
 self_sums AS (
-  SELECT sa.pm_id, {_SOURCE_AGGREGATES}
+  SELECT src.pm_id, {_SOURCE_AGGREGATES}
   FROM self_assessment_items x
-  JOIN sa ON sa.aid = x.assessment_id
-  JOIN ak ON ak.kind_id = sa.kind_id AND ak.code = x.indicator_code
+  JOIN sa src ON src.aid = x.assessment_id
+  JOIN ak ON ak.kind_id = src.kind_id AND ak.code = x.indicator_code
   WHERE x.district_id = :d
-  GROUP BY sa.pm_id
-),
--- 督查: every visit of these schools in the window, summed per programme and kind of
--- indicator table (a visit that scored a programme is a candidate even if the version
--- in force knows none of its codes: the outer join)
-vis AS MATERIALIZED (
-  SELECT v.id, v.school_id AS s, v.year * 12 + v.month - 1 AS k, v.visited_on, sch.sk
-  FROM site_visits v JOIN sch ON sch.s = v.school_id
-  WHERE v.district_id = :d AND v.year * 12 + v.month - 1 BETWEEN :lo AND :hi
+  GROUP BY src.pm_id
 ),
 visit_sums AS MATERIALIZED (
   SELECT x.visit_id, x.programme, ak.kind_id, {_SOURCE_AGGREGATES}
   FROM visit_scores x
-  JOIN vis ON vis.id = x.visit_id
-  LEFT JOIN ak ON ak.sk = vis.sk AND ak.programme = x.programme AND ak.code = x.indicator_code
+  JOIN vis src ON src.id = x.visit_id
+  LEFT JOIN ak ON ak.sk = src.sk AND ak.programme = x.programme AND ak.code = x.indicator_code
   WHERE x.district_id = :d
   GROUP BY x.visit_id, x.programme, ak.kind_id
 ),
@@ -370,52 +426,34 @@ month_veto AS (
   GROUP BY pm.id
 ),
 sources AS MATERIALIZED (
-  SELECT sa.pm_id, 1 AS source, {", ".join(f"ss.g{n}" for n in _N)}, ss.n, ss.special
+  SELECT sa.pm_id, 1 AS source, {", ".join(f"ss.g{n}" for n in _N)}, ss.n, ss.veto,
+         ss.green_present
   FROM sa LEFT JOIN self_sums ss ON ss.pm_id = sa.pm_id
   UNION ALL
-  SELECT p.pm_id, 2, {", ".join(f"vs.g{n}" for n in _N)}, vs.n, vs.special
+  SELECT p.pm_id, 2, {", ".join(f"vs.g{n}" for n in _N)}, vs.n, false, vs.green_present
   FROM picked p
   JOIN pm ON pm.id = p.pm_id
   LEFT JOIN visit_sums vs ON vs.visit_id = p.visit_id AND vs.programme = pm.programme
                          AND vs.kind_id = pm.kind_id
 ),
--- measured indicators: points from the curve over the value (own, else the school's
--- green ratio), else the points given; clamped (engine.measured_points)
-measured_values AS MATERIALIZED (
-  SELECT s.pm_id, s.source, ak.kind_id, ak.code, ak.dim, ak.max_points, ak.curved,
-         ak.x_first, ak.p_first, ak.x_last, ak.p_last,
-         (s.special -> ak.code ->> 0)::numeric AS given,
-         COALESCE((s.special -> ak.code ->> 1)::numeric,
-                  CASE WHEN ak.green THEN pm.green END) AS v
+-- a green-ratio indicator the source did not answer still counts, from the school's
+-- green ratio (engine: the measured value the data supplies)
+derived AS (
+  SELECT s.pm_id, s.source, ak.dim,
+         LEAST(GREATEST({_interpolated("pm.green")}, 0), ak.max_points) AS pts
   FROM sources s
   JOIN pm ON pm.id = s.pm_id
-  JOIN ak ON ak.kind_id = pm.kind_id AND ak.kind = 2
+  JOIN ak ON ak.kind_id = pm.kind_id AND ak.green_bit <> 0
+  WHERE pm.green IS NOT NULL AND COALESCE(s.green_present, 0) & ak.green_bit = 0
 ),
-measured AS (
-  SELECT m.pm_id, m.source, m.dim,
-         CASE WHEN raw.pts IS NOT NULL
-              THEN LEAST(GREATEST(raw.pts, 0), m.max_points) END AS pts
-  FROM measured_values m
-  LEFT JOIN seg g ON g.kind_id = m.kind_id AND g.code = m.code AND m.v > g.x0 AND m.v <= g.x1
-  CROSS JOIN LATERAL (
-    SELECT CASE
-      WHEN m.curved AND m.v IS NOT NULL THEN CASE
-        WHEN m.v <= m.x_first THEN m.p_first
-        WHEN m.v > m.x_last THEN m.p_last
-        ELSE g.p0 + CAST((m.v - g.x0) * (g.p1 - g.p0) AS {EXACT}) / (g.x1 - g.x0)
-      END
-      ELSE m.given
-    END AS pts
-  ) raw
-),
-measured_sums AS (
-  SELECT pm_id, source, {_MEASURED_SUMS}, COUNT(pts) AS mn
-  FROM measured GROUP BY pm_id, source
+derived_sums AS (
+  SELECT pm_id, source, {_DERIVED_SUMS}, COUNT(*) AS mn
+  FROM derived GROUP BY pm_id, source
 ),
 counted AS (
   SELECT s.pm_id, s.source, {_SOURCE_DIMS},
          COALESCE(s.n, 0) + COALESCE(m.mn, 0) AS cnt
-  FROM sources s LEFT JOIN measured_sums m ON m.pm_id = s.pm_id AND m.source = s.source
+  FROM sources s LEFT JOIN derived_sums m ON m.pm_id = s.pm_id AND m.source = s.source
 ),
 -- source scores: Σ points ÷ Σ max × 100 over the applicable indicators (engine.source_score)
 scored AS MATERIALIZED (
@@ -443,7 +481,7 @@ inputs AS (
          {", ".join(f"s1.s{n} AS self_s{n}, s2.s{n} AS insp_s{n}" for n in _N)},
          s1.complete AS self_complete, s2.complete AS insp_complete,
          sat.value AS sat, p.visit_id, COALESCE(p.stand_in, false) AS picked_stand_in,
-         COALESCE(ss.veto, false) OR COALESCE(mv.veto, false) AS veto,
+         COALESCE(s1v.veto, false) OR COALESCE(mv.veto, false) AS veto,
          (COALESCE(ct.generic, 0) + COALESCE(cp.n, 0))::int AS complaints,
          COALESCE(ct.total, 0)::int AS all_complaints
   FROM pm
@@ -451,7 +489,7 @@ inputs AS (
   LEFT JOIN scored s2 ON s2.pm_id = pm.id AND s2.source = 2
   LEFT JOIN sat ON sat.s = pm.s AND sat.k = pm.k
   LEFT JOIN picked p ON p.pm_id = pm.id
-  LEFT JOIN self_sums ss ON ss.pm_id = pm.id
+  LEFT JOIN sources s1v ON s1v.pm_id = pm.id AND s1v.source = 1
   LEFT JOIN month_veto mv ON mv.pm_id = pm.id
   LEFT JOIN complaint_totals ct ON ct.s = pm.s AND ct.k = pm.k
   LEFT JOIN complaint_counts cp ON cp.s = pm.s AND cp.k = pm.k AND cp.programme = pm.programme
