@@ -200,6 +200,7 @@ def _parameters(
                 stored = version.stored_kinds.get(spec.code)
                 number = KIND_NUMBER.get(stored or "", 0)
                 curve = spec.curve or ()
+                dim = DIMENSIONS.index(spec.dimension) + 1
                 # a curved measured indicator the school's green ratio can answer (bit j)
                 green_bit = 0
                 if curve and version.measures.get(spec.code) == "green_ratio":
@@ -211,7 +212,7 @@ def _parameters(
                         sk,
                         version.programme,
                         spec.code,
-                        DIMENSIONS.index(spec.dimension) + 1,
+                        dim,
                         str(spec.max_points),
                         number,
                         bool(curve),
@@ -332,25 +333,24 @@ def _interpolated(v: str) -> str:
 
 # A source row's value: its own, else — for a green-ratio indicator — the school's.
 _VALUE = "COALESCE(x.value, CASE WHEN ak.green_bit <> 0 THEN src.green END)"
-# Whether a row counts, and its points (judged and checklist: as given; measured: from
-# the curve when there is a value, else as given); summed clamped to [0, max].
-_COUNTS = (
-    f"(ak.kind = 1 AND x.points IS NOT NULL OR ak.kind = 2"
-    f" AND (x.points IS NOT NULL OR ak.curved AND {_VALUE} IS NOT NULL))"
-)
+# Judged and checklist rows add their points, measured ones the curve's points over
+# their value (else the points given); each clamped to [0, max]. A filter tests the
+# dimension first: for three sums out of four nothing else is evaluated.
+_MEASURED_COUNTS = f"(x.points IS NOT NULL OR ak.curved AND {_VALUE} IS NOT NULL)"
+_COUNTS = f"(ak.kind = 1 AND x.points IS NOT NULL OR ak.kind = 2 AND {_MEASURED_COUNTS})"
 _POINTS = (
-    f"CASE WHEN ak.kind = 2 AND ak.curved AND {_VALUE} IS NOT NULL"
-    f" THEN {_interpolated(_VALUE)} ELSE x.points END"
+    f"CASE WHEN ak.kind = 1 OR NOT ak.curved OR {_VALUE} IS NULL THEN x.points"
+    f" ELSE {_interpolated(_VALUE)} END"
 )
 _SUMS = ",\n    ".join(
-    f"SUM(LEAST(GREATEST({_POINTS}, 0), ak.max_points)) FILTER"
-    f" (WHERE {_COUNTS} AND ak.dim = {n}) AS g{n}"
+    f"SUM(LEAST(GREATEST({_POINTS}, 0), ak.max_points))"
+    f" FILTER (WHERE ak.dim = {n} AND {_COUNTS}) AS g{n}"
     for n in _N
 )
 _SOURCE_AGGREGATES = f"""{_SUMS},
     COUNT(*) FILTER (WHERE {_COUNTS}) AS n,
-    COALESCE(BOOL_OR(ak.kind = 3 AND x.points > 0), false) AS veto,
-    BIT_OR(ak.green_bit) AS green_present"""
+    COALESCE(BOOL_OR(x.points > 0) FILTER (WHERE ak.kind = 3), false) AS veto,
+    BIT_OR(ak.green_bit) FILTER (WHERE ak.kind = 2) AS green_present"""
 _DERIVED_SUMS = ", ".join(f"SUM(pts) FILTER (WHERE dim = {n}) AS h{n}" for n in _N)
 _SOURCE_DIMS = ", ".join(f"COALESCE(s.g{n}, 0) + COALESCE(m.h{n}, 0) AS d{n}" for n in _N)
 _SCORED_DIMS = ", ".join(f"CAST(c.d{n} * 100 AS {EXACT}) / kd.m{n} AS s{n}" for n in _N)
@@ -593,11 +593,13 @@ written AS (
   RETURNING 1
 ),
 gone AS (
-  DELETE FROM school_month_results r USING stored o
-  WHERE r.id = o.id
-    AND NOT EXISTS (SELECT 1 FROM fresh f
-                    WHERE f.s = o.s AND f.k = o.k AND f.programme = o.programme)
-  RETURNING o.id, o.s, o.k, o.programme, o.score
+  -- by primary key: a cold recomputation has nothing stored and deletes nothing
+  DELETE FROM school_month_results r
+  WHERE r.id = ANY(ARRAY(
+    SELECT o.id FROM stored o
+    WHERE NOT EXISTS (SELECT 1 FROM fresh f
+                      WHERE f.s = o.s AND f.k = o.k AND f.programme = o.programme)))
+  RETURNING r.id, r.school_id AS s, r.year * 12 + r.month - 1 AS k, r.programme, r.score
 ),
 moved AS (
   SELECT old_id AS id, s, k, programme, old_score, score FROM changed
