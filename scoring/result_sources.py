@@ -346,9 +346,7 @@ def use_hash_plans() -> tuple[str, ...] | None:
     """
     if db.session.get_bind().dialect.name != "postgresql":
         return None
-    before = db.session.execute(
-        _PLANNER_SETTINGS, {"loops": "off", "sort": None, "mem": "64MB", "par": "0", "jit": "off"}
-    ).one()
+    before = db.session.execute(PLANNER_SETTINGS, HASH_PLANS).one()
     return tuple(before[:5])
 
 
@@ -356,12 +354,14 @@ def restore_plans(before: tuple[str, ...] | None) -> None:
     if before is not None:
         loops, sort, mem, par, jit = before
         db.session.execute(
-            _PLANNER_SETTINGS, {"loops": loops, "sort": sort, "mem": mem, "par": par, "jit": jit}
+            PLANNER_SETTINGS, {"loops": loops, "sort": sort, "mem": mem, "par": par, "jit": jit}
         )
 
 
-# With sorting discouraged the sums are grouped in a hash table (work_mem holds it).
-_PLANNER_SETTINGS = text(
+# With sorting discouraged the sums are grouped in a hash table (work_mem holds it); no
+# JIT: the discouraged plans' costs would make PostgreSQL compile the statement (seconds).
+HASH_PLANS = {"loops": "off", "sort": None, "mem": "64MB", "par": "0", "jit": "off"}
+PLANNER_SETTINGS = text(
     "SELECT current_setting('enable_nestloop'), current_setting('enable_sort'),"
     " current_setting('work_mem'), current_setting('max_parallel_workers_per_gather'),"
     " current_setting('jit'),"

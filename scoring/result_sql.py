@@ -32,12 +32,15 @@ school-months untouched and returns them.
 
 from __future__ import annotations
 
+import contextvars
 import json
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import text
+from sqlalchemy import Engine, text
+from sqlalchemy.orm import Session
 
 from district.extensions import db
 from scoring import engine
@@ -49,6 +52,7 @@ from scoring.result_catalogue import (
     SchoolKind,
     month_key,
 )
+from scoring.result_sources import HASH_PLANS, PLANNER_SETTINGS
 from scoring.result_store import AUDIT_ACTION, RESULT_FIELDS, actor
 from tenants.models import utcnow
 
@@ -133,30 +137,6 @@ FROM site_visits v JOIN recompute_sch sch ON sch.s = v.school_id
 WHERE v.district_id = :d AND v.year * 12 + v.month - 1 BETWEEN :lo AND :hi""",
     ),
 )
-
-
-def _fill_temporary(params: dict[str, Any]) -> None:
-    for cte, (param, columns) in _INPUTS.items():
-        typed = ", ".join(f"{n} {t}" for n, t in columns)
-        db.session.execute(text(f"CREATE TEMPORARY TABLE {_TEMPORARY}{cte} ({typed})"))
-        db.session.execute(
-            text(
-                f"INSERT INTO {_TEMPORARY}{cte}"
-                f" SELECT * FROM json_to_recordset(CAST(:rows AS json)) AS r({typed})"
-            ),
-            {"rows": params[param]},
-        )
-    for name, statement in _DERIVED:
-        db.session.execute(
-            text(f"CREATE TEMPORARY TABLE {_TEMPORARY}{name} AS {statement}"), params
-        )
-    for name in (*_INPUTS, *(n for n, _ in _DERIVED)):
-        db.session.execute(text(f"ANALYZE {_TEMPORARY}{name}"))
-
-
-def _drop_temporary() -> None:
-    names = ", ".join(_TEMPORARY + n for n in (*_INPUTS, *(n for n, _ in _DERIVED)))
-    db.session.execute(text(f"DROP TABLE {names}"))
 
 
 _PARAMETER_COLUMNS = {param: [n for n, _ in columns] for param, columns in _INPUTS.values()}
@@ -288,7 +268,7 @@ def recompute_in_sql(
     """Recompute and store these school-months in one statement; adds to ``stats`` and
     returns the school-months left to the Python path (see the module's docstring)."""
     params = _parameters(items, catalogue, schools, satisfaction, semesters, rules, district_id)
-    _fill_temporary(params)
+    _sums(params)
     row = db.session.execute(_STATEMENT, params).one()
     _drop_temporary()
     results, written, deleted, audited, left = row
@@ -379,6 +359,109 @@ _STARS = """CASE WHEN {x} >= :t5 THEN 5 WHEN {x} >= :t4 THEN 4 WHEN {x} >= :t3 T
 
 _COLUMNS = ", ".join(RESULT_FIELDS)
 
+# The two big sums, each into a temporary table: the items of each counted
+# self-assessment (自评), and the scores of every visit of these schools in the window
+# per programme and indicator table (督查; a visit that scored a programme is a
+# candidate even if the version in force knows none of its codes: the outer join).
+_SELF_SUMS = f"""SELECT src.pm_id, {_SOURCE_AGGREGATES}
+FROM self_assessment_items x
+JOIN {_TEMPORARY}sa src ON src.aid = x.assessment_id
+JOIN {_TEMPORARY}ak ak ON ak.kind_id = src.kind_id AND ak.code = x.indicator_code
+WHERE x.district_id = :d
+GROUP BY src.pm_id"""
+_VISIT_SUMS = f"""SELECT x.visit_id, x.programme, ak.kind_id, {_SOURCE_AGGREGATES}
+FROM visit_scores x
+JOIN {_TEMPORARY}vis src ON src.id = x.visit_id
+LEFT JOIN {_TEMPORARY}ak ak ON ak.sk = src.sk AND ak.programme = x.programme
+                         AND ak.code = x.indicator_code
+WHERE x.district_id = :d
+GROUP BY x.visit_id, x.programme, ak.kind_id"""
+_VISIT_SUM_COLUMNS = (
+    ("visit_id", "int"),
+    ("programme", "text"),
+    ("kind_id", "int"),
+    *((f"g{n}", "numeric") for n in range(1, len(DIMENSIONS) + 1)),
+    ("n", "bigint"),
+    ("veto", "bool"),
+    ("green_present", "int"),
+)
+_TABLES = (*_INPUTS, *(n for n, _ in _DERIVED), "self_sums", "visit_sums")
+
+
+def _fill_temporary(
+    session: Session, params: dict[str, Any], inputs: Sequence[str], derived: Sequence[str]
+) -> None:
+    """Create and analyse these inputs (CTE names of _INPUTS) and derived tables."""
+    for cte in inputs:
+        param, columns = _INPUTS[cte]
+        _insert_records(session, cte, columns, params[param])
+    for name, statement in _DERIVED:
+        if name in derived:
+            session.execute(
+                text(f"CREATE TEMPORARY TABLE {_TEMPORARY}{name} AS {statement}"), params
+            )
+    session.execute(text(f"ANALYZE {', '.join(_TEMPORARY + n for n in (*inputs, *derived))}"))
+
+
+def _insert_records(
+    session: Session, name: str, columns: Sequence[tuple[str, str]], records: str
+) -> None:
+    typed = ", ".join(f"{n} {t}" for n, t in columns)
+    session.execute(
+        text(
+            f"CREATE TEMPORARY TABLE {_TEMPORARY}{name} AS"
+            f" SELECT * FROM json_to_recordset(CAST(:rows AS json)) AS r({typed})"
+        ),
+        {"rows": records},
+    )
+
+
+def _visit_sums_elsewhere(engine: Engine, params: dict[str, Any]) -> str:
+    """The visits' sums on a second connection, as records for _insert_records.
+
+    Runs in a thread beside the self-assessment sums, so that the two big aggregations
+    use both cores. Only called when the caller's transaction has written nothing: a
+    second connection sees exactly what it sees (committed rows). Its own temporary
+    tables vanish with its rolled-back transaction.
+    """
+    with Session(bind=engine) as other:  # the tenant settings come with the copied context
+        other.execute(PLANNER_SETTINGS, HASH_PLANS)
+        _fill_temporary(other, params, ("sch", "ak"), ("vis",))
+        rows = other.execute(text(_VISIT_SUMS), params).all()
+        other.rollback()
+    names = [n for n, _ in _VISIT_SUM_COLUMNS]
+    return json.dumps(
+        [dict(zip(names, row, strict=True)) for row in rows], default=str, separators=(",", ":")
+    )
+
+
+def _sums(params: dict[str, Any]) -> None:
+    """Fill the temporary inputs and the two sums of the caller's session."""
+    wrote = db.session.execute(text("SELECT pg_current_xact_id_if_assigned() IS NOT NULL")).scalar()
+    elsewhere: Future | None = None
+    if not wrote:
+        pool = ThreadPoolExecutor(1, thread_name_prefix="recompute-visits")
+        elsewhere = pool.submit(
+            contextvars.copy_context().run, _visit_sums_elsewhere, db.engine, params
+        )
+        pool.shutdown(wait=False)
+    _fill_temporary(db.session, params, tuple(_INPUTS), tuple(n for n, _ in _DERIVED))
+    db.session.execute(
+        text(f"CREATE TEMPORARY TABLE {_TEMPORARY}self_sums AS {_SELF_SUMS}"), params
+    )
+    if elsewhere is None:
+        db.session.execute(
+            text(f"CREATE TEMPORARY TABLE {_TEMPORARY}visit_sums AS {_VISIT_SUMS}"), params
+        )
+    else:
+        _insert_records(db.session, "visit_sums", _VISIT_SUM_COLUMNS, elsewhere.result())
+    db.session.execute(text(f"ANALYZE {_TEMPORARY}self_sums, {_TEMPORARY}visit_sums"))
+
+
+def _drop_temporary() -> None:
+    db.session.execute(text(f"DROP TABLE {', '.join(_TEMPORARY + n for n in _TABLES)}"))
+
+
 _STATEMENT = text(
     f"""
 WITH
@@ -388,23 +471,9 @@ WITH
 pm AS NOT MATERIALIZED (SELECT * FROM recompute_pm),
 sa AS NOT MATERIALIZED (SELECT * FROM recompute_sa),
 vis AS NOT MATERIALIZED (SELECT * FROM recompute_vis),
--- 自评: the items of each counted self-assessment summed
-self_sums AS (
-  SELECT src.pm_id, {_SOURCE_AGGREGATES}
-  FROM self_assessment_items x
-  JOIN sa src ON src.aid = x.assessment_id
-  JOIN ak ON ak.kind_id = src.kind_id AND ak.code = x.indicator_code
-  WHERE x.district_id = :d
-  GROUP BY src.pm_id
-),
-visit_sums AS MATERIALIZED (
-  SELECT x.visit_id, x.programme, ak.kind_id, {_SOURCE_AGGREGATES}
-  FROM visit_scores x
-  JOIN vis src ON src.id = x.visit_id
-  LEFT JOIN ak ON ak.sk = src.sk AND ak.programme = x.programme AND ak.code = x.indicator_code
-  WHERE x.district_id = :d
-  GROUP BY x.visit_id, x.programme, ak.kind_id
-),
+-- 自评 and 督查 summed per source (temporary tables, see _SUMS_OF)
+self_sums AS NOT MATERIALIZED (SELECT * FROM recompute_self_sums),
+visit_sums AS NOT MATERIALIZED (SELECT * FROM recompute_visit_sums),
 candidates AS (
   SELECT DISTINCT vs.visit_id, vs.programme, vis.s, vis.k, vis.visited_on
   FROM visit_sums vs JOIN vis ON vis.id = vs.visit_id
