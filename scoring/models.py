@@ -384,6 +384,9 @@ class SchoolMonthResult(SchoolOwned, db.Model):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
+    # No key of its own to districts: (district_id, school_id) → schools implies it, and a
+    # full recomputation writes ~13,000 rows, each checked once per foreign key.
+    district_id: Mapped[int] = mapped_column(Integer)
     year: Mapped[int] = mapped_column(Integer)
     month: Mapped[int] = mapped_column(Integer)
     programme: Mapped[str] = mapped_column(String(32))

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import contextvars
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from decimal import Decimal
 from typing import Any
@@ -152,8 +152,6 @@ def _parameters(
     items: Sequence[Item],
     catalogue: Catalogue,
     schools: dict[int, SchoolKind],
-    satisfaction: dict[tuple[int, int, str], Decimal | None],
-    semesters: dict[tuple[int, int], engine.Semester],
     rules: engine.ScoringRules,
     district_id: int,
 ) -> dict[str, Any]:
@@ -212,12 +210,6 @@ def _parameters(
                 ]
                 + [None if m is None else str(m) for m in applicable.dim_max_tuple]
             )
-    keyed_satisfaction = []
-    for s, y, m in items:
-        semester = semesters.get((y, m))
-        value = satisfaction.get((s, semester.school_year, semester.term)) if semester else None
-        if value is not None and s in schools:
-            keyed_satisfaction.append([s, month_key(y, m), str(value)])
     keys = [month_key(y, m) for _, y, m in items]
     actor_id, actor_name = actor()
     thresholds = list(rules.star_thresholds)
@@ -234,7 +226,6 @@ def _parameters(
         "in_force": _records("in_force", in_force),
         "kinds": _records("kinds", kinds),
         "indicators": _records("indicators", indicators),
-        "satisfaction": _records("satisfaction", keyed_satisfaction),
         "lo": min(keys) - rules.stand_in_months,
         "hi": max(keys),
         "stand_in": rules.stand_in_months,
@@ -255,20 +246,37 @@ def _parameters(
     }
 
 
+def _satisfaction_records(
+    items: Sequence[Item],
+    schools: dict[int, SchoolKind],
+    satisfaction: dict[tuple[int, int, str], Decimal | None],
+    semesters: dict[tuple[int, int], engine.Semester],
+) -> str:
+    """(school, month) -> the satisfaction of the school's semester, where there is one."""
+    keyed = []
+    for s, y, m in items:
+        semester = semesters.get((y, m))
+        value = satisfaction.get((s, semester.school_year, semester.term)) if semester else None
+        if value is not None and s in schools:
+            keyed.append([s, month_key(y, m), str(value)])
+    return _records("satisfaction", keyed)
+
+
 def recompute_in_sql(
     items: Sequence[Item],
     catalogue: Catalogue,
     schools: dict[int, SchoolKind],
-    satisfaction: dict[tuple[int, int, str], Decimal | None],
+    satisfaction: Callable[[], dict[tuple[int, int, str], Decimal | None]],
     semesters: dict[tuple[int, int], engine.Semester],
     rules: engine.ScoringRules,
     district_id: int,
     stats: dict[str, int],
 ) -> list[Item]:
     """Recompute and store these school-months in one statement; adds to ``stats`` and
-    returns the school-months left to the Python path (see the module's docstring)."""
-    params = _parameters(items, catalogue, schools, satisfaction, semesters, rules, district_id)
-    _sums(params)
+    returns the school-months left to the Python path (see the module's docstring).
+    ``satisfaction`` is called once the visits are being summed elsewhere."""
+    params = _parameters(items, catalogue, schools, rules, district_id)
+    _sums(params, lambda: _satisfaction_records(items, schools, satisfaction(), semesters))
     row = db.session.execute(_STATEMENT, params).one()
     _drop_temporary()
     results, written, deleted, audited, left = row
@@ -435,7 +443,7 @@ def _visit_sums_elsewhere(engine: Engine, params: dict[str, Any]) -> str:
     )
 
 
-def _sums(params: dict[str, Any]) -> None:
+def _sums(params: dict[str, Any], satisfaction: Callable[[], str]) -> None:
     """Fill the temporary inputs and the two sums of the caller's session."""
     wrote = db.session.execute(text("SELECT pg_current_xact_id_if_assigned() IS NOT NULL")).scalar()
     elsewhere: Future | None = None
@@ -445,6 +453,7 @@ def _sums(params: dict[str, Any]) -> None:
             contextvars.copy_context().run, _visit_sums_elsewhere, db.engine, params
         )
         pool.shutdown(wait=False)
+    params["satisfaction"] = satisfaction()
     _fill_temporary(db.session, params, tuple(_INPUTS), tuple(n for n, _ in _DERIVED))
     db.session.execute(
         text(f"CREATE TEMPORARY TABLE {_TEMPORARY}self_sums AS {_SELF_SUMS}"), params
@@ -600,28 +609,33 @@ left_over AS MATERIALIZED (
   WHERE self IS NOT NULL AND insp IS NOT NULL AND NOT (self_complete AND insp_complete)
 ),
 fresh AS MATERIALIZED (
-  SELECT p.s, p.k, p.programme,
-         {_cents("p.full_score")} AS score,
-         {_STARS.format(x=_cents("p.full_score"))} AS stars,
-         {_cents("p.self")} AS self_score, {_cents("p.insp")} AS inspector_score,
-         {_cents("p.sat")} AS satisfaction, {_cents("p.deduction")} AS complaint_deduction,
-         p.complaints AS verified_complaints, p.veto, p.insp IS NULL AS unverified,
-         p.picked_stand_in AND p.insp IS NOT NULL AS stand_in,
-         p.gap AS inflation_gap, COALESCE(p.gap > :gap_threshold, false) AS inflated,
-         {_dimensions_json("p.c")} AS dimensions,
-         p.version_id AS rubric_version_id, p.visit_id
-  FROM programmes p
-  WHERE NOT EXISTS (SELECT 1 FROM left_over l WHERE l.s = p.s AND l.k = p.k)
+  SELECT r.s, r.k, r.programme, r.score, {_STARS.format(x="r.score")} AS stars,
+         r.self_score, r.inspector_score, r.satisfaction, r.complaint_deduction,
+         r.verified_complaints, r.veto, r.unverified, r.stand_in, r.inflation_gap,
+         COALESCE(r.inflation_gap > :gap_threshold, false) AS inflated, r.dimensions,
+         r.rubric_version_id, r.visit_id
+  FROM (
+    SELECT p.s, p.k, p.programme,
+           {_cents("p.full_score")} AS score,
+           {_cents("p.self")} AS self_score, {_cents("p.insp")} AS inspector_score,
+           {_cents("p.sat")} AS satisfaction, {_cents("p.deduction")} AS complaint_deduction,
+           p.complaints AS verified_complaints, p.veto, p.insp IS NULL AS unverified,
+           p.picked_stand_in AND p.insp IS NOT NULL AS stand_in, p.gap AS inflation_gap,
+           {_dimensions_json("p.c")} AS dimensions,
+           p.version_id AS rubric_version_id, p.visit_id
+    FROM programmes p
+    WHERE NOT EXISTS (SELECT 1 FROM left_over l WHERE l.s = p.s AND l.k = p.k)
+    OFFSET 0  -- each rounding once: not pulled up into the stars' comparisons
+  ) r
   UNION ALL
   -- 总分: the plain mean of the programmes' results (engine.overall_result)
-  SELECT o.s, o.k, 'overall', {_cents("o.score")}, {_STARS.format(x=_cents("o.score"))},
-         {_cents("o.self")}, {_cents("o.insp")}, {_cents("o.sat")}, {_cents("o.deduction")},
-         o.complaints, o.veto, o.unverified, o.stand_in,
-         {_cents("o.self")} - {_cents("o.insp")}, o.inflated,
-         {_dimensions_json("o.c")}, NULL::int, NULL::int
+  SELECT o.s, o.k, 'overall', o.score, {_STARS.format(x="o.score")}, o.self, o.insp,
+         o.sat, o.deduction, o.complaints, o.veto, o.unverified, o.stand_in,
+         o.self - o.insp, o.inflated, {_dimensions_json("o.c")}, NULL::int, NULL::int
   FROM (
-    SELECT p.s, p.k, AVG(p.full_score) AS score, AVG(p.self) AS self, AVG(p.insp) AS insp,
-           MAX(p.sat) AS sat, AVG(p.deduction) AS deduction,
+    SELECT p.s, p.k, {_cents("AVG(p.full_score)")} AS score, {_cents("AVG(p.self)")} AS self,
+           {_cents("AVG(p.insp)")} AS insp, {_cents("MAX(p.sat)")} AS sat,
+           {_cents("AVG(p.deduction)")} AS deduction,
            MAX(p.all_complaints) AS complaints,
            BOOL_OR(p.veto) AS veto, BOOL_OR(p.insp IS NULL) AS unverified,
            BOOL_OR(p.picked_stand_in AND p.insp IS NOT NULL) AS stand_in,

@@ -633,14 +633,13 @@ def _recompute_in_sql(
     catalogue.load({v for ym in months for v in catalogue.in_force(*ym).values()})
     school_ids = sorted({s for s, _, _ in items})
     semesters = semesters_of(months, rules)
-    satisfaction = satisfaction_by_school(school_ids, semesters.values(), rules)
     plans = use_hash_plans()  # transaction-local: a failed statement rolls them back too
     with localcontext(CONTEXT):
         left = recompute_in_sql(
             items,
             catalogue,
             school_kinds(school_ids),
-            satisfaction,
+            lambda: satisfaction_by_school(school_ids, semesters.values(), rules),
             semesters,
             rules,
             district_id,
