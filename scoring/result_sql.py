@@ -429,18 +429,19 @@ def _visit_sums_elsewhere(engine: Engine, params: dict[str, Any]) -> str:
 
     Runs in a thread beside the self-assessment sums, so that the two big aggregations
     use both cores. Only called when the caller's transaction has written nothing: a
-    second connection sees exactly what it sees (committed rows). Its own temporary
-    tables vanish with its rolled-back transaction.
+    second connection then sees exactly what it sees (committed rows). The tenant scope
+    comes with the copied context (RLS settings on begin); the temporary tables vanish
+    with the rolled-back transaction.
     """
-    with Session(bind=engine) as other:  # the tenant settings come with the copied context
+    with Session(bind=engine) as other:
         other.execute(PLANNER_SETTINGS, HASH_PLANS)
         _fill_temporary(other, params, ("sch", "ak"), ("vis",))
-        rows = other.execute(text(_VISIT_SUMS), params).all()
+        # one JSON document, passed on as it is: no row objects, no Decimals in between
+        records = other.execute(
+            text(f"SELECT COALESCE(json_agg(v)::text, '[]') FROM ({_VISIT_SUMS}) v"), params
+        ).scalar()
         other.rollback()
-    names = [n for n, _ in _VISIT_SUM_COLUMNS]
-    return json.dumps(
-        [dict(zip(names, row, strict=True)) for row in rows], default=str, separators=(",", ":")
-    )
+    return records
 
 
 def _sums(params: dict[str, Any], satisfaction: Callable[[], str]) -> None:
