@@ -384,8 +384,12 @@ class SchoolMonthResult(SchoolOwned, db.Model):
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    # No key of its own to districts: (district_id, school_id) → schools implies it, and a
-    # full recomputation writes ~13,000 rows, each checked once per foreign key.
+    # A stored result is derived data, rewritten by every recomputation (~13,000 rows for a
+    # district's year, each checked once per foreign key): its only foreign key is the
+    # tenant's, (district_id, school_id) → schools, which also implies the district.
+    # rubric_version_id and visit_id say where the numbers came from: published versions
+    # are never deleted, and deleting a visit clears the results that name it
+    # (scoring.visits.delete_visit) before they are recomputed.
     district_id: Mapped[int] = mapped_column(Integer)
     year: Mapped[int] = mapped_column(Integer)
     month: Mapped[int] = mapped_column(Integer)
@@ -403,6 +407,6 @@ class SchoolMonthResult(SchoolOwned, db.Model):
     inflation_gap: Mapped[Decimal | None] = mapped_column(Score)
     inflated: Mapped[bool] = mapped_column(Boolean, default=False)
     dimensions: Mapped[dict[str, Any] | None] = mapped_column(JSON)
-    rubric_version_id: Mapped[int | None] = mapped_column(ForeignKey("rubric_versions.id"))
-    visit_id: Mapped[int | None] = mapped_column(ForeignKey("site_visits.id", ondelete="SET NULL"))
+    rubric_version_id: Mapped[int | None] = mapped_column(Integer)
+    visit_id: Mapped[int | None] = mapped_column(Integer)
     computed_at: Mapped[datetime] = mapped_column(DateTime, default=utcnow)

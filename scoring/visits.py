@@ -33,7 +33,7 @@ from datetime import date
 from typing import Any
 
 from marshmallow import ValidationError
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm.attributes import flag_modified
 
 from district import audit
@@ -60,7 +60,7 @@ from scoring.findings import (
 )
 from scoring.indicator_input import POINT_STEP
 from scoring.lookups import schools_by_id, user_names
-from scoring.models import Evidence, SiteVisit, VisitScore
+from scoring.models import Evidence, SchoolMonthResult, SiteVisit, VisitScore
 from scoring.visit_access import can_answer, can_edit, can_judge, can_record, require
 from scoring.visit_queries import list_visits, programmes_of, visible_schools, zones
 from scoring.visit_scoring import (
@@ -401,6 +401,15 @@ def delete_visit(visit: SiteVisit, user: Any) -> None:
         },
     )
     school_id, day = visit.school_id, visit.visited_on
+    # Stored results name the visit that was their inspector source (no foreign key: see
+    # SchoolMonthResult.visit_id); the recomputation below replaces them, and meanwhile
+    # they must not name a visit that is gone.
+    db.session.execute(
+        update(SchoolMonthResult)
+        .where(SchoolMonthResult.school_id == school_id, SchoolMonthResult.visit_id == visit.id)
+        .values(visit_id=None)
+        .execution_options(synchronize_session=False)
+    )
     db.session.delete(visit)
     db.session.flush()
     if had_scores:

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from district.audit import AuditEntry
 from district.extensions import db
 from district.jobs import JobRecord
-from scoring.models import Evidence, Finding, SiteVisit, VisitScore
+from scoring.models import Evidence, Finding, SchoolMonthResult, SiteVisit, VisitScore
 from tenants.models import Role, School
 from tenants.scope import Scope, unscoped, use_scope
 
@@ -481,6 +481,33 @@ def test_delete_only_by_district_admin(app: Any, setup: Any, client_for: Any) ->
     assert client_for(world.admin1).api("DELETE", f"/api/v1/visits/{visit_id}").status_code == 204
     assert _count(app, SiteVisit) == 0 and _count(app, Finding) == 0
     assert _count(app, AuditEntry, AuditEntry.action == "visit.delete") == 1
+
+
+def test_deleting_a_visit_clears_the_results_that_name_it(
+    app: Any, setup: Any, client_for: Any
+) -> None:
+    # school_month_results.visit_id has no foreign key (a derived table, rewritten by every
+    # recomputation): the deletion itself must not leave results naming a missing visit.
+    world = setup
+    visit_id, _finding = _visit_with_finding(app, world, client_for)
+    with app.app_context(), use_scope(Scope.for_district(world.d1.id)):
+        visit = db.session.get(SiteVisit, visit_id)
+        for programme in ("canteen", "overall"):
+            db.session.add(
+                SchoolMonthResult(
+                    school_id=world.a.id,
+                    year=visit.year,
+                    month=visit.month,
+                    programme=programme,
+                    score=Decimal("80"),
+                    stars=3,
+                    visit_id=visit_id if programme == "canteen" else None,
+                )
+            )
+        db.session.commit()
+    assert client_for(world.admin1).api("DELETE", f"/api/v1/visits/{visit_id}").status_code == 204
+    assert _count(app, SchoolMonthResult) == 2
+    assert _count(app, SchoolMonthResult, SchoolMonthResult.visit_id.is_not(None)) == 0
 
 
 def test_bad_input_is_refused_not_crashed(app: Any, setup: Any, client_for: Any) -> None:
