@@ -11,11 +11,11 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from district.audit import AuditEntry
 from district.extensions import db
-from scoring import engine, result_store, results
+from scoring import engine, result_sql, result_store, results
 from scoring.models import (
     Complaint,
     Rubric,
@@ -489,9 +489,13 @@ def _random_world(
     return schools
 
 
-@pytest.mark.parametrize("sql_from", [10**9, 1], ids=["batches", "one-statement"])
+@pytest.mark.parametrize(
+    ("sql_from", "wrote_first"),
+    [(10**9, False), (1, False), (1, True)],
+    ids=["batches", "one-statement", "one-statement-after-writes"],
+)
 def test_bulk_path_matches_the_engine(
-    app_ctx: Any, world: Any, factories: Any, monkeypatch: Any, sql_from: int
+    app_ctx: Any, world: Any, factories: Any, monkeypatch: Any, sql_from: int, wrote_first: bool
 ) -> None:
     rng = random.Random(7)
     # the one statement leaves partly scored programme-months to the batches: fewer here
@@ -519,8 +523,23 @@ def test_bulk_path_matches_the_engine(
         return left
 
     monkeypatch.setattr(results, "recompute_in_sql", spy)
-    stats = run(world, items)
-    if sql_from == 1 and db.engine.dialect.name == "postgresql":
+    elsewhere: list[int] = []
+    original_elsewhere = result_sql._visit_sums_elsewhere
+    monkeypatch.setattr(
+        result_sql,
+        "_visit_sums_elsewhere",
+        lambda *a: elsewhere.append(1) or original_elsewhere(*a),
+    )
+    postgres = db.engine.dialect.name == "postgresql"
+    with use_scope(Scope.for_district(world.d1.id)):
+        if wrote_first and postgres:
+            # a transaction that has written sees its own rows: a second connection would
+            # not, so the visits are summed on the same connection then
+            db.session.execute(text("SELECT pg_current_xact_id()"))
+        stats = results.recompute(items)
+        db.session.commit()
+    assert elsewhere == ([1] if postgres and sql_from == 1 and not wrote_first else [])
+    if sql_from == 1 and postgres:
         # the statement stored most school-months and left the partly scored ones
         [(given, left)] = in_sql
         assert given == len(items) and 0 < left < given / 3, in_sql
