@@ -1,29 +1,38 @@
-"""A full recomputation on PostgreSQL as one set-based statement (part of
+"""A recomputation of many school-months on PostgreSQL, set-based (part of
 :mod:`scoring.results`).
 
 Recomputing a district's year is ~430,000 source rows turned into ~13,000 results. The
-Python path (:mod:`scoring.results`) sums in the database and computes each result
-with the engine; on a two-core server its cost is Python's, not the database's. Here
-the same arithmetic runs where the rows are: one ``INSERT … SELECT`` with
-data-modifying CTEs sums the sources, applies the rubric's applicability, measured
-curves and vetoes, picks the visit (or the stand-in), weighs the sources, deducts
-complaints, rounds, rates stars, builds the overall row, and writes only what changed —
-with a ``result.change`` audit entry for every stored score that moved or vanished.
+batched path of :mod:`scoring.results` sums in the database and computes each result
+with the engine in Python; on a two-core server its cost is Python's. Here the same
+arithmetic runs where the rows are, in four steps:
 
-What stays in Python, so there is one copy of each rule:
+1. the small inputs only Python knows — the items, each school's kind and green ratio,
+   the versions in force, per version and kind of school the indicators that apply and
+   their totals, satisfaction — become temporary tables, analysed so that the planner
+   knows their sizes (over inline JSON it guesses 100 rows and hashes the wrong side);
+2. the two big sums, each into a temporary table: the items of every counted
+   self-assessment (自评) on the caller's connection, and — at the same time, on a
+   second connection, when the caller's transaction has written nothing, so that both
+   see the same committed rows — the scores of every visit in the stand-in window (督查);
+3. one ``INSERT … SELECT`` with data-modifying CTEs picks the visit (or the stand-in),
+   scores each source over the applicable indicators (measured ones from their curve,
+   vetoes), weighs the sources, deducts complaints, rounds, rates stars, builds the
+   overall row, and writes only what changed — with a ``result.change`` audit entry
+   for every stored score that moved or vanished;
+4. the temporary tables are dropped.
 
-- which indicators apply to which kind of school (:func:`scoring.engine.applicable_indicators`,
-  through :meth:`VersionInfo.applicable`): the statement receives, per rubric version
-  and kind of school (boarding, level), only the indicators that apply and their totals;
-- which version is in force, satisfaction, the school's green ratio, the rules.
+What stays in Python, so there is one copy of each rule: which indicators apply to
+which kind of school (:func:`scoring.engine.applicable_indicators` through
+:meth:`VersionInfo.applicable`), which version is in force, satisfaction, the rules.
 
-The statement is the engine's arithmetic written in SQL. It is kept equal to the engine
-by ``tests/scoring/test_results_db.py`` (every stored field, on random data with
-vetoes, stand-ins, measured values, complaints and partial coverage). Numbers: sums of
-two-decimal points are exact in both; divisions are exact to ≥ 16 significant digits
-here and 28 in Python, and everything is rounded to cents only at the end, half up.
+The statement is the engine's arithmetic written in SQL, kept equal to it by
+``tests/scoring/test_results_db.py`` (every stored field, on random data with vetoes,
+stand-ins, measured values, complaints and partial coverage). Numbers: sums of
+two-decimal points are exact; divisions run at 30 decimal places (EXACT) and results
+are snapped to the engine's SNAP_PLACES, then rounded half up to cents, as
+:func:`scoring.engine.round2` does.
 
-One case goes back to the Python path: a programme-month whose self-assessment and
+One case goes back to the batched path: a programme-month whose self-assessment and
 visit both exist but did not score every indicator — its inflation gap compares only
 the indicators both scored, which needs the per-indicator detail
 (:func:`scoring.result_detail.inflation_from_detail`). The statement leaves those

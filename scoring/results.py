@@ -27,6 +27,12 @@ On PostgreSQL steps 2 and 4 run in a background thread on the request's own sess
 the database and Python work at the same time. Unchanged rows are not written, so
 running a recomputation twice changes nothing.
 
+On PostgreSQL a recomputation of ``SQL_FROM`` school-months or more (a period, a year) is
+set-based instead (:mod:`scoring.result_sql`): the same arithmetic in one statement, with
+the self-assessment and visit sums on two connections at once; the school-months it
+cannot do (partly scored sources whose inflation needs the per-indicator detail) come
+back here.
+
 :func:`school_month_detail` (:mod:`scoring.result_detail`) scores one school-month the
 slow way, feeding the engine every indicator (:func:`scoring.engine.score_school_month`);
 the results page shows its per-indicator detail and the tests check that both ways
@@ -574,7 +580,11 @@ def recompute(items: Iterable[Sequence[int]], progress: Progress | None = None) 
     if postgres and len(unique) >= SQL_FROM:
         if progress is not None:
             progress(0, f"正在计算 {len(unique)} 个学校月度")
+        total = len(unique)
         unique = _recompute_in_sql(unique, catalogue, rules, district_id, stats)
+        if progress is not None:
+            done = total - len(unique)
+            progress(done * 100 // total, f"已计算 {done}/{total} 个学校月度")
         if not unique:
             db.session.flush()
             return stats
