@@ -364,11 +364,14 @@ _COMBINED = ",\n    ".join(
 
 def _dimensions_json(prefix: str) -> str:
     """The stored 四好 JSON ({dimension: "12.34"}, in DIMENSIONS order; NULL if none)."""
+    # Text put together and parsed once (json_build_object then json_strip_nulls would
+    # build and parse it twice); the keys and the two-decimal numbers need no escaping.
     pairs = ", ".join(
-        f"'{d}', {_cents(f'{prefix}{n}')}::text" for n, d in zip(_N, DIMENSIONS, strict=True)
+        f"""'"{d}": "' || {_cents(f"{prefix}{n}")} || '"'"""
+        for n, d in zip(_N, DIMENSIONS, strict=True)
     )
     present = " OR ".join(f"{prefix}{n} IS NOT NULL" for n in _N)
-    return f"CASE WHEN {present} THEN json_strip_nulls(json_build_object({pairs})) END"
+    return f"CASE WHEN {present} THEN CAST('{{' || concat_ws(', ', {pairs}) || '}}' AS json) END"
 
 
 _STARS = """CASE WHEN {x} >= :t5 THEN 5 WHEN {x} >= :t4 THEN 4 WHEN {x} >= :t3 THEN 3
