@@ -65,7 +65,8 @@ from scoring.result_sources import HASH_PLANS, PLANNER_SETTINGS
 from scoring.result_store import AUDIT_ACTION, RESULT_FIELDS, actor
 from tenants.models import utcnow
 
-SQL_FROM = 100  # school-months from which a recomputation runs as one statement
+SQL_FROM = 100  # school-months from which a recomputation runs set-based
+SQL_CHUNK = 3000  # school-months per statement at most (bounds memory; ~300 schools' year)
 
 
 # The statement's small inputs: CTE name -> (parameter, columns). Each travels as one
@@ -280,12 +281,17 @@ def recompute_in_sql(
     rules: engine.ScoringRules,
     district_id: int,
     stats: dict[str, int],
+    elsewhere_ok: bool,
 ) -> list[Item]:
     """Recompute and store these school-months in one statement; adds to ``stats`` and
     returns the school-months left to the Python path (see the module's docstring).
     ``satisfaction`` is called once the visits are being summed elsewhere."""
     params = _parameters(items, catalogue, schools, rules, district_id)
-    _sums(params, lambda: _satisfaction_records(items, schools, satisfaction(), semesters))
+    _sums(
+        params,
+        lambda: _satisfaction_records(items, schools, satisfaction(), semesters),
+        elsewhere_ok,
+    )
     row = db.session.execute(_STATEMENT, params).one()
     _drop_temporary()
     results, written, deleted, audited, left = row
@@ -456,11 +462,19 @@ def _visit_sums_elsewhere(engine: Engine, params: dict[str, Any]) -> str:
     return records
 
 
-def _sums(params: dict[str, Any], satisfaction: Callable[[], str]) -> None:
-    """Fill the temporary inputs and the two sums of the caller's session."""
-    wrote = db.session.execute(text("SELECT pg_current_xact_id_if_assigned() IS NOT NULL")).scalar()
+def sources_unwritten() -> bool:
+    """Whether the caller's transaction has written nothing yet (no transaction id): then a
+    second connection sees the same source rows. Asked before a recomputation writes."""
+    return not db.session.execute(
+        text("SELECT pg_current_xact_id_if_assigned() IS NOT NULL")
+    ).scalar()
+
+
+def _sums(params: dict[str, Any], satisfaction: Callable[[], str], elsewhere_ok: bool) -> None:
+    """Fill the temporary inputs and the two sums of the caller's session; the visits'
+    on a second connection at the same time if ``elsewhere_ok`` (see sources_unwritten)."""
     elsewhere: Future | None = None
-    if not wrote:
+    if elsewhere_ok:
         pool = ThreadPoolExecutor(1, thread_name_prefix="recompute-visits")
         elsewhere = pool.submit(
             contextvars.copy_context().run, _visit_sums_elsewhere, db.engine, params

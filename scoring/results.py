@@ -56,6 +56,7 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 import gc
 import sys
 from collections import defaultdict, deque
@@ -63,6 +64,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal, localcontext
+from itertools import groupby
 from typing import Any
 
 from sqlalchemy import (
@@ -115,7 +117,7 @@ from scoring.result_sources import (
     restore_plans,
     use_hash_plans,
 )
-from scoring.result_sql import SQL_FROM, recompute_in_sql
+from scoring.result_sql import SQL_CHUNK, SQL_FROM, recompute_in_sql, sources_unwritten
 from scoring.result_store import AUDIT_ACTION, plan_writes, write_results
 from tenants.models import School
 from tenants.scope import require_scope
@@ -580,11 +582,7 @@ def recompute(items: Iterable[Sequence[int]], progress: Progress | None = None) 
     if postgres and len(unique) >= SQL_FROM:
         if progress is not None:
             progress(0, f"正在计算 {len(unique)} 个学校月度")
-        total = len(unique)
-        unique = _recompute_in_sql(unique, catalogue, rules, district_id, stats)
-        if progress is not None:
-            done = total - len(unique)
-            progress(done * 100 // total, f"已计算 {done}/{total} 个学校月度")
+        unique = _recompute_in_sql(unique, catalogue, rules, district_id, stats, progress)
         if not unique:
             db.session.flush()
             return stats
@@ -636,27 +634,55 @@ def _recompute_in_sql(
     rules: engine.ScoringRules,
     district_id: int,
     stats: dict[str, Any],
+    progress: Progress | None,
 ) -> list[Item]:
-    """PostgreSQL: the whole recomputation as one statement (:mod:`scoring.result_sql`);
-    returns the school-months it leaves to the Python path."""
+    """PostgreSQL: the recomputation set-based (:mod:`scoring.result_sql`), SQL_CHUNK
+    school-months per statement at most, whole schools each; returns the school-months
+    it leaves to the batches."""
     months = sorted({(y, m) for _, y, m in items})
     catalogue.load({v for ym in months for v in catalogue.in_force(*ym).values()})
-    school_ids = sorted({s for s, _, _ in items})
-    semesters = semesters_of(months, rules)
+    left: list[Item] = []
+    done = 0
+    # asked once: the first statement writes results, never source rows
+    elsewhere_ok = sources_unwritten()
     plans = use_hash_plans()  # transaction-local: a failed statement rolls them back too
-    with localcontext(CONTEXT):
-        left = recompute_in_sql(
-            items,
-            catalogue,
-            school_kinds(school_ids),
-            lambda: satisfaction_by_school(school_ids, semesters.values(), rules),
-            semesters,
-            rules,
-            district_id,
-            stats,
-        )
+    for chunk in _school_chunks(items):
+        school_ids = sorted({s for s, _, _ in chunk})
+        semesters = semesters_of(sorted({(y, m) for _, y, m in chunk}), rules)
+        with localcontext(CONTEXT):
+            left += recompute_in_sql(
+                chunk,
+                catalogue,
+                school_kinds(school_ids),
+                functools.partial(satisfaction_by_school, school_ids, semesters.values(), rules),
+                semesters,
+                rules,
+                district_id,
+                stats,
+                elsewhere_ok,
+            )
+        done += len(chunk)
+        if progress is not None:
+            progress(done * 100 // len(items), f"已计算 {done}/{len(items)} 个学校月度")
     restore_plans(plans)
     return left
+
+
+def _school_chunks(items: list[Item]) -> list[list[Item]]:
+    """The items (sorted by school) in runs of whole schools of at most SQL_CHUNK
+    school-months (a school with more is a run of its own): what one statement holds
+    in memory — its inputs and the visits' sums — stays bounded whatever the district."""
+    chunks: list[list[Item]] = []
+    current: list[Item] = []
+    for _school_id, group in groupby(items, key=lambda item: item[0]):
+        months = list(group)
+        if current and len(current) + len(months) > SQL_CHUNK:
+            chunks.append(current)
+            current = []
+        current += months
+    if current:
+        chunks.append(current)
+    return chunks
 
 
 # --- which school-months --------------------------------------------------------------------

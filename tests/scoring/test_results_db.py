@@ -514,6 +514,7 @@ def test_bulk_path_matches_the_engine(
     # On PostgreSQL a recomputation of sql_from school-months or more is one statement
     # (scoring.result_sql), which hands the partly scored programme-months back.
     monkeypatch.setattr(results, "SQL_FROM", sql_from)
+    monkeypatch.setattr(results, "SQL_CHUNK", 8)  # two schools' four months per statement
     in_sql: list[tuple[int, int]] = []
     original_sql = results.recompute_in_sql
 
@@ -538,11 +539,11 @@ def test_bulk_path_matches_the_engine(
             db.session.execute(text("SELECT pg_current_xact_id()"))
         stats = results.recompute(items)
         db.session.commit()
-    assert elsewhere == ([1] if postgres and sql_from == 1 and not wrote_first else [])
+    assert elsewhere == ([1] * 3 if postgres and sql_from == 1 and not wrote_first else [])
     if sql_from == 1 and postgres:
         # the statement stored most school-months and left the partly scored ones
-        [(given, left)] = in_sql
-        assert given == len(items) and 0 < left < given / 3, in_sql
+        given, left = sum(g for g, _ in in_sql), sum(n for _, n in in_sql)
+        assert len(in_sql) == 3 and given == len(items) and 0 < left < given / 3, in_sql
     else:
         assert in_sql == []
     assert stats["results"] == stats["written"] > len(items)
@@ -654,3 +655,13 @@ def test_a_failing_write_stops_the_recomputation_and_leaves_nothing(
         assert db.session.scalar(select(func.count(SchoolMonthResult.id))) == 0
     monkeypatch.setattr(results, "write_results", original)
     assert run(world, items)["written"] == 4
+
+
+def test_set_based_runs_are_whole_schools_of_bounded_size(monkeypatch: Any) -> None:
+    monkeypatch.setattr(results, "SQL_CHUNK", 25)
+    items = [(s, 2025, m) for s in (1, 2, 3, 4) for m in range(1, 11)] + [
+        (5, y, m) for y in (2024, 2025) for m in range(1, 13)
+    ]
+    chunks = results._school_chunks(sorted(items))
+    assert [sorted({s for s, _, _ in c}) for c in chunks] == [[1, 2], [3, 4], [5]]
+    assert sum(chunks, []) == sorted(items)  # nothing lost, nothing twice, order kept
