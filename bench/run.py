@@ -208,6 +208,7 @@ def _measure(
                 cpu.append(time.process_time() - started)
                 warm.append(timed(lambda: recompute(items)))
             out["full_cold_ms"], out["full_warm_ms"] = _median(cold), _median(warm)
+            out["full_cold_runs_ms"] = [round(t * 1000) for t in cold]
             out["full_cold_python_cpu_ms"] = _median(cpu)
             out["results_written"] = out.pop("full")["written"]
             if light:
@@ -396,7 +397,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__.split("\n")[0])
     parser.add_argument("--schools", type=int, default=300)
     parser.add_argument("--small", type=int, default=100, help="the smaller size (memory check)")
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--backend", choices=("sqlite", "postgresql"), action="append")
     parser.add_argument("--write", action="store_true", help="write bench/RESULTS.md")
     args = parser.parse_args(argv)
