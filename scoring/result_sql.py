@@ -54,6 +54,7 @@ from sqlalchemy.orm import Session
 from district.extensions import db
 from scoring import engine
 from scoring.engine import DIMENSIONS
+from scoring.models import Complaint, SelfAssessment
 from scoring.result_catalogue import (
     KIND_NUMBER,
     Catalogue,
@@ -132,12 +133,13 @@ WHERE sch.boarding OR NOT f.boarding_only""",
     ),
     (
         "sa",
-        """SELECT a.id AS aid, pm.id AS pm_id, pm.kind_id, pm.green
+        f"""SELECT a.id AS aid, pm.id AS pm_id, pm.kind_id, pm.green
 FROM self_assessments a
 JOIN recompute_pm pm ON pm.s = a.school_id AND pm.k = a.year * 12 + a.month - 1
        AND pm.programme = a.programme
 WHERE a.district_id = :d
-  AND (a.status = 'submitted' OR (a.status = 'locked' AND a.submitted_at IS NOT NULL))""",
+  AND (a.status = '{SelfAssessment.SUBMITTED}'
+       OR (a.status = '{SelfAssessment.LOCKED}' AND a.submitted_at IS NOT NULL))""",
     ),
     (
         "vis",
@@ -573,7 +575,7 @@ complaint_counts AS (
   SELECT c.school_id AS s, c.year * 12 + c.month - 1 AS k, NULLIF(c.programme, '') AS programme,
          COUNT(*) AS n
   FROM complaints c JOIN items i ON i.s = c.school_id AND i.k = c.year * 12 + c.month - 1
-  WHERE c.district_id = :d AND c.status = 'verified'
+  WHERE c.district_id = :d AND c.status = '{Complaint.VERIFIED}'
   GROUP BY 1, 2, 3
 ),
 complaint_totals AS (
