@@ -679,7 +679,8 @@ stored AS MATERIALIZED (
   SELECT r.id, r.school_id AS s, r.year * 12 + r.month - 1 AS k, r.programme, r.score,
          r.stars, r.self_score, r.inspector_score, r.satisfaction, r.complaint_deduction,
          r.verified_complaints, r.veto, r.unverified, r.stand_in, r.inflation_gap,
-         r.inflated, r.dimensions::jsonb AS dimensions, r.rubric_version_id, r.visit_id
+         r.inflated, NULLIF(r.dimensions::jsonb, 'null') AS dimensions,
+         r.rubric_version_id, r.visit_id  -- a JSON null (the ORM's None) is no 四好
   FROM school_month_results r
   JOIN items i ON i.s = r.school_id AND i.k = r.year * 12 + r.month - 1
   WHERE r.district_id = :d
