@@ -547,6 +547,24 @@ def test_bulk_path_matches_the_engine(
     else:
         assert in_sql == []
     assert stats["results"] == stats["written"] > len(items)
+    with use_scope(Scope.for_district(world.d1.id)):
+        # idempotent: a second run writes nothing; a stored result whose month has no
+        # source any more (here one the ORM wrote) is deleted
+        db.session.add(
+            SchoolMonthResult(
+                school_id=schools[0].id,
+                year=2025,
+                month=8,
+                programme="canteen",
+                score=Decimal("50"),
+                stars=1,
+                dimensions=None,
+            )
+        )
+        db.session.commit()
+        again = results.recompute(items + [(schools[0].id, 2025, 8)])
+        db.session.commit()
+    assert again["written"] == 0 and again["deleted"] == 1, again
     # The data exercises every path: partial coverage, vetoes, stand-ins, unverified months.
     assert sum(detailed) > (3 if sql_from > 1 else 0)
     with use_scope(Scope.for_district(world.d1.id)):
