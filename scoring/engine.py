@@ -8,7 +8,9 @@ the rounded values, so the screen and the flag always agree.
 
 This module imports the standard library only: no Flask, no database, no project
 package. Jobs, the web, the API and benchmarks all call :func:`score_school_month`
-or the smaller functions below.
+or the smaller functions below — except one: a large recomputation on PostgreSQL
+(``scoring/result_sql.py``) repeats this arithmetic in SQL. A change to the arithmetic
+here must be made there too; ``tests/scoring/test_results_db.py`` holds the two equal.
 """
 
 from __future__ import annotations
