@@ -63,7 +63,7 @@ from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from decimal import ROUND_HALF_UP, Decimal, localcontext
+from decimal import Decimal, localcontext
 from itertools import groupby
 from typing import Any
 
@@ -84,7 +84,6 @@ from scoring.models import (
 )
 from scoring.models import SiteVisit as Visit
 from scoring.result_catalogue import (
-    CENT,
     CONTEXT,
     DIMENSION_NUMBER,
     ZERO,
@@ -381,14 +380,7 @@ def _results_of_batch(
     return out
 
 
-_SNAP = Decimal(1).scaleb(-engine.SNAP_PLACES)
-
-
-def _r2(value: Decimal) -> Decimal:
-    """engine.round2 of a Decimal (snapped, then half-up to cents), without its checks."""
-    if value.adjusted() < CONTEXT.prec - engine.SNAP_PLACES:
-        value = value.quantize(_SNAP, context=CONTEXT)
-    return value.quantize(CENT, rounding=ROUND_HALF_UP)
+_r2 = engine.round2  # the stored values round exactly as the engine's results do
 
 
 def _results_of(
@@ -485,6 +477,19 @@ def _stored_dimensions(dimensions: dict[str, Decimal]) -> dict[str, str] | None:
     return {d: str(_r2(v)) for d, v in dimensions.items()}
 
 
+def _progress_counter(progress: Progress | None, total: int) -> Callable[[int], None]:
+    """A counter of finished school-months that reports them to ``progress``."""
+    done = 0
+
+    def advance(count: int) -> None:
+        nonlocal done
+        done += count
+        if progress is not None:
+            progress(done * 100 // total, f"已计算 {done}/{total} 个学校月度")
+
+    return advance
+
+
 def _batch_bounds(count: int) -> list[tuple[int, int]]:
     """(start, end) of the batches of ``count`` school-months: BATCH_SIZE each, but the
     last BATCH_SIZE in TAIL_SPLIT parts. Once the last batch is loaded the database
@@ -578,11 +583,12 @@ def recompute(items: Iterable[Sequence[int]], progress: Progress | None = None) 
         return stats
     rules = scoring_rules()
     catalogue = Catalogue()
+    advance = _progress_counter(progress, len(unique))
     postgres = db.session.get_bind().dialect.name == "postgresql"
     if postgres and len(unique) >= SQL_FROM:
         if progress is not None:
             progress(0, f"正在计算 {len(unique)} 个学校月度")
-        unique = _recompute_in_sql(unique, catalogue, rules, district_id, stats, progress)
+        unique = _recompute_in_sql(unique, catalogue, rules, district_id, stats, advance)
         if not unique:
             db.session.flush()
             return stats
@@ -591,7 +597,6 @@ def recompute(items: Iterable[Sequence[int]], progress: Progress | None = None) 
     # One batch has nothing to overlap with (a submission recomputes one school-month).
     threaded = len(batches) > 1 and postgres
     semesters = semesters_of(sorted({(y, m) for _, y, m in unique}), rules)
-    done = 0
     with _gc_paused(), _DatabaseWorker(threaded) as worker:
         plans = worker.submit(use_hash_plans) if len(unique) >= HASH_PLANS_FROM else None
         # Schools, complaints and satisfaction are small: read once for every batch.
@@ -617,9 +622,7 @@ def recompute(items: Iterable[Sequence[int]], progress: Progress | None = None) 
             stats["results"] += sum(len(v) for v in computed.values())
             writes = plan_writes(computed, batch.existing, district_id, stats, as_json=postgres)
             stored.append(worker.submit(write_results, writes))
-            done += len(batch.items)
-            if progress is not None:
-                progress(done * 100 // len(unique), f"已计算 {done}/{len(unique)} 个学校月度")
+            advance(len(batch.items))
         for future in stored:
             future.result()
         if plans is not None:
@@ -634,7 +637,7 @@ def _recompute_in_sql(
     rules: engine.ScoringRules,
     district_id: int,
     stats: dict[str, Any],
-    progress: Progress | None,
+    advance: Callable[[int], None],
 ) -> list[Item]:
     """PostgreSQL: the recomputation set-based (:mod:`scoring.result_sql`), SQL_CHUNK
     school-months per statement at most, whole schools each; returns the school-months
@@ -642,7 +645,6 @@ def _recompute_in_sql(
     months = sorted({(y, m) for _, y, m in items})
     catalogue.load({v for ym in months for v in catalogue.in_force(*ym).values()})
     left: list[Item] = []
-    done = 0
     # asked once: the first statement writes results, never source rows
     elsewhere_ok = sources_unwritten()
     plans = use_hash_plans()  # transaction-local: a failed statement rolls them back too
@@ -650,7 +652,7 @@ def _recompute_in_sql(
         school_ids = sorted({s for s, _, _ in chunk})
         semesters = semesters_of(sorted({(y, m) for _, y, m in chunk}), rules)
         with localcontext(CONTEXT):
-            left += recompute_in_sql(
+            chunk_left = recompute_in_sql(
                 chunk,
                 catalogue,
                 school_kinds(school_ids),
@@ -661,9 +663,8 @@ def _recompute_in_sql(
                 stats,
                 elsewhere_ok,
             )
-        done += len(chunk)
-        if progress is not None:
-            progress(done * 100 // len(items), f"已计算 {done}/{len(items)} 个学校月度")
+        left += chunk_left
+        advance(len(chunk) - len(chunk_left))  # what is left is counted when the batches do it
     restore_plans(plans)
     return left
 

@@ -537,8 +537,11 @@ def test_bulk_path_matches_the_engine(
             # a transaction that has written sees its own rows: a second connection would
             # not, so the visits are summed on the same connection then
             db.session.execute(text("SELECT pg_current_xact_id()"))
-        stats = results.recompute(items)
+        reported: list[int] = []
+        stats = results.recompute(items, progress=lambda pct, _msg: reported.append(pct))
         db.session.commit()
+    # one progress over both ways: never backwards, ends at 100 %
+    assert reported == sorted(reported) and reported[-1] == 100, reported
     assert elsewhere == ([1] * 3 if postgres and sql_from == 1 and not wrote_first else [])
     if sql_from == 1 and postgres:
         # the statement stored most school-months and left the partly scored ones
