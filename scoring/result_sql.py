@@ -11,15 +11,21 @@ arithmetic runs where the rows are, in four steps:
    their totals, satisfaction — become temporary tables, analysed so that the planner
    knows their sizes (over inline JSON it guesses 100 rows and hashes the wrong side);
 2. the two big sums, each into a temporary table: the items of every counted
-   self-assessment (自评) on the caller's connection, and — at the same time, on a
-   second connection, when the caller's transaction has written nothing, so that both
-   see the same committed rows — the scores of every visit in the stand-in window (督查);
+   self-assessment (自评) and the scores of every visit in the stand-in window (督查),
+   reading only the rows of these schools;
 3. one ``INSERT … SELECT`` with data-modifying CTEs picks the visit (or the stand-in),
    scores each source over the applicable indicators (measured ones from their curve,
    vetoes), weighs the sources, deducts complaints, rounds, rates stars, builds the
    overall row, and writes only what changed — with a ``result.change`` audit entry
    for every stored score that moved or vanished;
 4. the temporary tables are dropped.
+
+Both cores: when the caller's transaction has written nothing (so that a second
+connection sees the same committed rows), a second connection does steps 1–3 for part
+of the schools at the same time, without the writing, and hands the rows to store over
+as one JSON document; this connection then compares, writes and audits them with the
+same SQL (_WRITE) after its own. The two big scans and the arithmetic are the work
+that grows with the district; only the write stays on one connection.
 
 What stays in Python, so there is one copy of each rule: which indicators apply to
 which kind of school (:func:`scoring.engine.applicable_indicators` through
@@ -49,12 +55,13 @@ from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Engine, text
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from district.extensions import db
 from scoring import engine
 from scoring.engine import DIMENSIONS
-from scoring.models import Complaint, SelfAssessment
+from scoring.models import Complaint, SchoolMonthResult, SelfAssessment
 from scoring.result_catalogue import (
     KIND_NUMBER,
     Catalogue,
@@ -68,6 +75,8 @@ from tenants.models import utcnow
 
 SQL_FROM = 100  # school-months from which a recomputation runs set-based
 SQL_CHUNK = 3000  # school-months per statement at most (bounds memory; ~300 schools' year)
+SPLIT_FROM = 300  # school-months from which a second connection computes part of them
+MY_SHARE = 0.4  # of the schools, for the connection that also stores the other's rows
 
 
 # The statement's small inputs: CTE name -> (parameter, columns). Each travels as one
@@ -238,6 +247,9 @@ def _parameters(
         "in_force": _records("in_force", in_force),
         "kinds": _records("kinds", kinds),
         "indicators": _records("indicators", indicators),
+        # the schools' range: the sums skip other schools' rows before joining them
+        "first_school": min(s for s, _, _ in items),
+        "last_school": max(s for s, _, _ in items),
         "lo": min(keys) - rules.stand_in_months,
         "hi": max(keys),
         "stand_in": rules.stand_in_months,
@@ -285,24 +297,83 @@ def recompute_in_sql(
     stats: dict[str, int],
     elsewhere_ok: bool,
 ) -> list[Item]:
-    """Recompute and store these school-months in one statement; adds to ``stats`` and
+    """Recompute and store these school-months (sorted by school); adds to ``stats`` and
     returns the school-months left to the Python path (see the module's docstring).
-    ``satisfaction`` is called once the visits are being summed elsewhere."""
-    params = _parameters(items, catalogue, schools, rules, district_id)
-    _sums(
-        params,
-        lambda: _satisfaction_records(items, schools, satisfaction(), semesters),
-        elsewhere_ok,
-    )
-    row = db.session.execute(_STATEMENT, params).one()
+
+    With ``elsewhere_ok`` (see :func:`sources_unwritten`) and SPLIT_FROM school-months or
+    more, a second connection computes part of the schools meanwhile, and this one
+    stores its rows after its own.
+    """
+    mine, theirs = _split(items) if elsewhere_ok else (list(items), [])
+    params = _parameters(mine, catalogue, schools, rules, district_id)
+    other: Future | None = None
+    their_satisfaction: Future[str] = Future()
+    if theirs:
+        their_params = _parameters(theirs, catalogue, schools, rules, district_id)
+        pool = ThreadPoolExecutor(1, thread_name_prefix="recompute-elsewhere")
+        other = pool.submit(
+            contextvars.copy_context().run,
+            _fresh_elsewhere,
+            db.engine,
+            their_params,
+            their_satisfaction,
+        )
+        pool.shutdown(wait=False)
+    _fill_temporary(db.session, params, _INPUTS_BUT_SATISFACTION, _DERIVED_NAMES)
+    _sum(db.session, params, "self_sums")
+    # Satisfaction is read here, while the other connection sums (its statement needs
+    # it, its sums do not), rather than before anything could start.
+    try:
+        by_school = satisfaction()
+        their_satisfaction.set_result(_satisfaction_records(theirs, schools, by_school, semesters))
+    except BaseException as error:
+        their_satisfaction.set_exception(error)  # the other connection stops waiting
+        raise
+    params["satisfaction"] = _satisfaction_records(mine, schools, by_school, semesters)
+    _fill_temporary(db.session, params, ("sat",), ())
+    _sum(db.session, params, "visit_sums")
+    _analyze(db.session, ("self_sums", "visit_sums"))
+    left = _count(stats, db.session.execute(_STATEMENT, params).one())
     _drop_temporary()
+    if other is not None:
+        fresh, their_left = other.result()
+        written = db.session.execute(
+            _WRITE_FRESH_STATEMENT,
+            {
+                **{
+                    k: their_params[k]
+                    for k in ("d", "items", "now", "actor_id", "actor_name", "action")
+                },
+                "fresh": fresh,
+                "left_over": their_left,
+            },
+        ).one()
+        left += _count(stats, written[:4] + (json.loads(their_left),))
+    return sorted((s, k // 12, k % 12 + 1) for s, k in left)
+
+
+def _count(stats: dict[str, int], row: Sequence[Any]) -> list[list[int]]:
+    """Add a statement's counts to ``stats``; its left-over (school, month key) pairs."""
     results, written, deleted, audited, left = row
     stats["results"] += results
     stats["written"] += written
     stats["unchanged"] += results - written
     stats["deleted"] += deleted
     stats["changed_scores"] += audited
-    return sorted((s, k // 12, k % 12 + 1) for s, k in (left or []))
+    return list(left or [])
+
+
+def _split(items: Sequence[Item]) -> tuple[list[Item], list[Item]]:
+    """(this connection's, the other's) school-months, whole schools each.
+
+    This connection does MY_SHARE of the schools: it also stores the other's rows
+    (~0.1 s for 8,000) once they arrive, so an even split would leave the other idle.
+    """
+    school_ids = sorted({s for s, _, _ in items})
+    if len(items) < SPLIT_FROM or len(school_ids) < 2:
+        return list(items), []
+    cut = school_ids[max(1, round(len(school_ids) * MY_SHARE))]
+    return [i for i in items if i[0] < cut], [i for i in items if i[0] >= cut]
 
 
 def _dimension_columns(prefix: str) -> str:
@@ -395,25 +466,46 @@ _SELF_SUMS = f"""SELECT src.pm_id, {_SOURCE_AGGREGATES}
 FROM self_assessment_items x
 JOIN {_TEMPORARY}sa src ON src.aid = x.assessment_id
 JOIN {_TEMPORARY}ak ak ON ak.kind_id = src.kind_id AND ak.code = x.indicator_code
-WHERE x.district_id = :d
+WHERE x.district_id = :d AND x.school_id BETWEEN :first_school AND :last_school
 GROUP BY src.pm_id"""
 _VISIT_SUMS = f"""SELECT x.visit_id, x.programme, ak.kind_id, {_SOURCE_AGGREGATES}
 FROM visit_scores x
 JOIN {_TEMPORARY}vis src ON src.id = x.visit_id
 LEFT JOIN {_TEMPORARY}ak ak ON ak.sk = src.sk AND ak.programme = x.programme
                          AND ak.code = x.indicator_code
-WHERE x.district_id = :d
+WHERE x.district_id = :d AND x.school_id BETWEEN :first_school AND :last_school
 GROUP BY x.visit_id, x.programme, ak.kind_id"""
-_VISIT_SUM_COLUMNS = (
-    ("visit_id", "int"),
-    ("programme", "text"),
-    ("kind_id", "int"),
-    *((f"g{n}", "numeric") for n in range(1, len(DIMENSIONS) + 1)),
-    ("n", "bigint"),
-    ("veto", "bool"),
-    ("green_present", "int"),
-)
 _TABLES = (*_INPUTS, *(n for n, _ in _DERIVED), "self_sums", "visit_sums")
+# What the planner needs to know of each temporary table: its size and its keys'
+# distinct values. ANALYZE reads only these columns (all thirteen of a sums table cost
+# ~70 ms, mostly the numerics' statistics, for estimates nothing uses).
+_KEYS = {
+    "items": "s, k",
+    "sch": "s, sk",
+    "in_force": "k, version_id",
+    "kinds": "kind_id, version_id, sk",
+    "ak": "kind_id, sk, programme, code",
+    "sat": "s, k",
+    "pm": "id, s, k, programme, kind_id",
+    "sa": "aid, pm_id",
+    "vis": "id, s, k",
+    "self_sums": "pm_id",
+    "visit_sums": "visit_id, programme, kind_id",
+}
+
+
+_INPUTS_BUT_SATISFACTION = tuple(n for n in _INPUTS if n != "sat")
+_DERIVED_NAMES = tuple(n for n, _ in _DERIVED)
+_SUMS_OF = {"self_sums": _SELF_SUMS, "visit_sums": _VISIT_SUMS}
+
+
+def _sum(session: Session, params: dict[str, Any], name: str) -> None:
+    """One of the two big sums into its temporary table (see _SELF_SUMS, _VISIT_SUMS)."""
+    session.execute(text(f"CREATE TEMPORARY TABLE {_TEMPORARY}{name} AS {_SUMS_OF[name]}"), params)
+
+
+def _analyze(session: Session, names: Sequence[str]) -> None:
+    session.execute(text("ANALYZE " + ", ".join(f"{_TEMPORARY}{n} ({_KEYS[n]})" for n in names)))
 
 
 def _fill_temporary(
@@ -428,7 +520,7 @@ def _fill_temporary(
             session.execute(
                 text(f"CREATE TEMPORARY TABLE {_TEMPORARY}{name} AS {statement}"), params
             )
-    session.execute(text(f"ANALYZE {', '.join(_TEMPORARY + n for n in (*inputs, *derived))}"))
+    _analyze(session, (*inputs, *derived))
 
 
 def _insert_records(
@@ -444,24 +536,29 @@ def _insert_records(
     )
 
 
-def _visit_sums_elsewhere(engine: Engine, params: dict[str, Any]) -> str:
-    """The visits' sums on a second connection, as records for _insert_records.
+def _fresh_elsewhere(
+    engine: Engine, params: dict[str, Any], satisfaction: Future[str]
+) -> tuple[str, str]:
+    """The other connection's schools computed, as JSON documents (the rows to store and
+    the left-over school-months) for _WRITE_FRESH_STATEMENT.
 
-    Runs in a thread beside the self-assessment sums, so that the two big aggregations
-    use both cores. Only called when the caller's transaction has written nothing: a
+    Runs in a thread beside this connection's own schools, so that the recomputation
+    uses both cores. Only called when the caller's transaction has written nothing: a
     second connection then sees exactly what it sees (committed rows). The tenant scope
     comes with the copied context (RLS settings on begin); the temporary tables vanish
     with the rolled-back transaction.
     """
     with Session(bind=engine) as other:
         other.execute(PLANNER_SETTINGS, HASH_PLANS)
-        _fill_temporary(other, params, ("sch", "ak"), ("vis",))
-        # one JSON document, passed on as it is: no row objects, no Decimals in between
-        records = other.execute(
-            text(f"SELECT COALESCE(json_agg(v)::text, '[]') FROM ({_VISIT_SUMS}) v"), params
-        ).scalar()
+        _fill_temporary(other, params, _INPUTS_BUT_SATISFACTION, _DERIVED_NAMES)
+        _sum(other, params, "self_sums")
+        _sum(other, params, "visit_sums")
+        params["satisfaction"] = satisfaction.result()  # read by the caller meanwhile
+        _fill_temporary(other, params, ("sat",), ())
+        _analyze(other, ("self_sums", "visit_sums"))
+        fresh, left = other.execute(_FRESH_STATEMENT, params).one()
         other.rollback()
-    return records
+    return fresh, left
 
 
 def sources_unwritten() -> bool:
@@ -472,37 +569,13 @@ def sources_unwritten() -> bool:
     ).scalar()
 
 
-def _sums(params: dict[str, Any], satisfaction: Callable[[], str], elsewhere_ok: bool) -> None:
-    """Fill the temporary inputs and the two sums of the caller's session; the visits'
-    on a second connection at the same time if ``elsewhere_ok`` (see sources_unwritten)."""
-    elsewhere: Future | None = None
-    if elsewhere_ok:
-        pool = ThreadPoolExecutor(1, thread_name_prefix="recompute-visits")
-        elsewhere = pool.submit(
-            contextvars.copy_context().run, _visit_sums_elsewhere, db.engine, params
-        )
-        pool.shutdown(wait=False)
-    params["satisfaction"] = satisfaction()
-    _fill_temporary(db.session, params, tuple(_INPUTS), tuple(n for n, _ in _DERIVED))
-    db.session.execute(
-        text(f"CREATE TEMPORARY TABLE {_TEMPORARY}self_sums AS {_SELF_SUMS}"), params
-    )
-    if elsewhere is None:
-        db.session.execute(
-            text(f"CREATE TEMPORARY TABLE {_TEMPORARY}visit_sums AS {_VISIT_SUMS}"), params
-        )
-    else:
-        _insert_records(db.session, "visit_sums", _VISIT_SUM_COLUMNS, elsewhere.result())
-    db.session.execute(text(f"ANALYZE {_TEMPORARY}self_sums, {_TEMPORARY}visit_sums"))
-
-
 def _drop_temporary() -> None:
     db.session.execute(text(f"DROP TABLE {', '.join(_TEMPORARY + n for n in _TABLES)}"))
 
 
-_STATEMENT = text(
-    f"""
-WITH
+# What a set of school-months computes: every CTE up to ``fresh`` (the rows to store)
+# and ``left_over`` (the school-months left to the batches).
+_COMPUTE = f"""
 {_INPUT_TABLES},
 -- the programme-months to score (pm), their counted self-assessments (sa) and the
 -- visits in the window (vis): temporary tables, see _DERIVED
@@ -565,8 +638,8 @@ counted AS (
 -- source scores: Σ points ÷ Σ max × 100 over the applicable indicators (engine.source_score)
 scored AS MATERIALIZED (
   SELECT c.pm_id, c.source, CAST(({_TOTAL}) * 100 AS {EXACT}) / kd.total_max AS score, {
-        _SCORED_DIMS
-    },
+    _SCORED_DIMS
+},
          c.cnt = kd.scorable AS complete
   FROM counted c JOIN pm ON pm.id = c.pm_id JOIN kinds kd ON kd.kind_id = pm.kind_id
   WHERE c.cnt > 0
@@ -674,7 +747,10 @@ fresh AS MATERIALIZED (
     WHERE NOT EXISTS (SELECT 1 FROM left_over l WHERE l.s = p.s AND l.k = p.k)
     GROUP BY p.s, p.k
   ) o
-),
+)"""
+# What storing them does, given ``items``, ``left_over`` and ``fresh``: compare with what
+# is stored, upsert what changed, delete what has no result any more, audit moved scores.
+_WRITE = f"""
 stored AS MATERIALIZED (
   SELECT r.id, r.school_id AS s, r.year * 12 + r.month - 1 AS k, r.programme, r.score,
          r.stars, r.self_score, r.inspector_score, r.satisfaction, r.complaint_deduction,
@@ -693,8 +769,8 @@ changed AS MATERIALIZED (
   WHERE o.id IS NULL
      OR ({", ".join(f"o.{c}" for c in RESULT_FIELDS)})
         IS DISTINCT FROM ({
-        ", ".join("f.dimensions::jsonb" if c == "dimensions" else f"f.{c}" for c in RESULT_FIELDS)
-    })
+    ", ".join("f.dimensions::jsonb" if c == "dimensions" else f"f.{c}" for c in RESULT_FIELDS)
+})
 ),
 written AS (
   INSERT INTO school_month_results
@@ -737,4 +813,34 @@ SELECT (SELECT COUNT(*) FROM fresh)::int, (SELECT COUNT(*) FROM written)::int,
        (SELECT COUNT(*) FROM gone)::int, (SELECT COUNT(*) FROM audited)::int,
        (SELECT json_agg(json_build_array(s, k)) FROM left_over)
 """
+_STATEMENT = text(f"WITH {_COMPUTE},\n{_WRITE}")
+# The other connection's part: compute only, and hand the rows over as JSON documents.
+_FRESH_STATEMENT = text(
+    f"""WITH {_COMPUTE}
+SELECT (SELECT COALESCE(json_agg(f), '[]') FROM fresh f)::text,
+       (SELECT COALESCE(json_agg(json_build_array(s, k)), '[]') FROM left_over)::text"""
+)
+# (s, k, programme and the stored fields, typed as the table has them)
+_FRESH_COLUMNS = (
+    ("s", "int"),
+    ("k", "int"),
+    ("programme", "text"),
+    *(
+        (name, SchoolMonthResult.__table__.c[name].type.compile(dialect=postgresql.dialect()))
+        for name in RESULT_FIELDS
+    ),
+)
+# This connection stores them: the same _WRITE over the rows the other one computed.
+_WRITE_FRESH_STATEMENT = text(
+    f"""WITH
+items AS (SELECT * FROM json_to_recordset(CAST(:items AS json)) AS r(s int, k int)),
+left_over AS MATERIALIZED (
+  SELECT (e ->> 0)::int AS s, (e ->> 1)::int AS k
+  FROM json_array_elements(CAST(:left_over AS json)) e
+),
+fresh AS MATERIALIZED (
+  SELECT * FROM json_to_recordset(CAST(:fresh AS json))
+    AS r({", ".join(f"{n} {t}" for n, t in _FRESH_COLUMNS)})
+),
+{_WRITE}"""
 )

@@ -29,7 +29,7 @@ running a recomputation twice changes nothing.
 
 On PostgreSQL a recomputation of ``SQL_FROM`` school-months or more (a period, a year) is
 set-based instead (:mod:`scoring.result_sql`): the same arithmetic in one statement, with
-the self-assessment and visit sums on two connections at once; the school-months it
+part of the schools computed on a second connection at the same time; the school-months it
 cannot do (partly scored sources whose inflation needs the per-indicator detail) come
 back here.
 
@@ -672,7 +672,7 @@ def _recompute_in_sql(
 def _school_chunks(items: list[Item]) -> list[list[Item]]:
     """The items (sorted by school) in runs of whole schools of at most SQL_CHUNK
     school-months (a school with more is a run of its own): what one statement holds
-    in memory — its inputs and the visits' sums — stays bounded whatever the district."""
+    in memory — its inputs, sums and rows to store — stays bounded whatever the district."""
     chunks: list[list[Item]] = []
     current: list[Item] = []
     for _school_id, group in groupby(items, key=lambda item: item[0]):

@@ -518,31 +518,38 @@ def test_bulk_path_matches_the_engine(
     in_sql: list[tuple[int, int]] = []
     original_sql = results.recompute_in_sql
 
+    several_schools: list[bool] = []
+
     def spy(items: Any, *args: Any) -> Any:
         left = original_sql(items, *args)
         in_sql.append((len(items), len(left)))
+        several_schools.append(len({s for s, _, _ in items}) > 1)
         return left
 
     monkeypatch.setattr(results, "recompute_in_sql", spy)
+    # and a second connection computes part of each statement's schools (one of two here)
+    monkeypatch.setattr(result_sql, "SPLIT_FROM", 1)
     elsewhere: list[int] = []
-    original_elsewhere = result_sql._visit_sums_elsewhere
+    original_elsewhere = result_sql._fresh_elsewhere
     monkeypatch.setattr(
         result_sql,
-        "_visit_sums_elsewhere",
+        "_fresh_elsewhere",
         lambda *a: elsewhere.append(1) or original_elsewhere(*a),
     )
     postgres = db.engine.dialect.name == "postgresql"
     with use_scope(Scope.for_district(world.d1.id)):
         if wrote_first and postgres:
             # a transaction that has written sees its own rows: a second connection would
-            # not, so the visits are summed on the same connection then
+            # not, so every school is computed on the same connection then
             db.session.execute(text("SELECT pg_current_xact_id()"))
         reported: list[int] = []
         stats = results.recompute(items, progress=lambda pct, _msg: reported.append(pct))
         db.session.commit()
     # one progress over both ways: never backwards, ends at 100 %
     assert reported == sorted(reported) and reported[-1] == 100, reported
-    assert elsewhere == ([1] * 3 if postgres and sql_from == 1 and not wrote_first else [])
+    # every statement of two schools or more shared them with a second connection
+    split = postgres and sql_from == 1 and not wrote_first
+    assert len(elsewhere) == (sum(several_schools) if split else 0) and (elsewhere or not split)
     if sql_from == 1 and postgres:
         # the statement stored most school-months and left the partly scored ones
         given, left = sum(g for g, _ in in_sql), sum(n for _, n in in_sql)
@@ -550,12 +557,20 @@ def test_bulk_path_matches_the_engine(
     else:
         assert in_sql == []
     assert stats["results"] == stats["written"] > len(items)
+    # One statement for all five schools from here on: on PostgreSQL the second
+    # connection computes the last three, and this one stores, deletes and audits theirs.
+    monkeypatch.setattr(results, "SQL_CHUNK", 100)
+    last, split_before = schools[-1], len(elsewhere)
     with use_scope(Scope.for_district(world.d1.id)):
-        # idempotent: a second run writes nothing; a stored result whose month has no
-        # source any more (here one the ORM wrote) is deleted
+        # idempotent: a second run writes nothing
+        again = results.recompute(items)
+        db.session.commit()
+        assert again["written"] == again["deleted"] == again["changed_scores"] == 0, again
+        # a stored result whose month has no source any more (here one the ORM wrote) is
+        # deleted; a new verified complaint moves the month's scores, audited
         db.session.add(
             SchoolMonthResult(
-                school_id=schools[0].id,
+                school_id=last.id,
                 year=2025,
                 month=8,
                 programme="canteen",
@@ -564,10 +579,19 @@ def test_bulk_path_matches_the_engine(
                 dimensions=None,
             )
         )
+        complaint(last, 2025, 10)
         db.session.commit()
-        again = results.recompute(items + [(schools[0].id, 2025, 8)])
+        before = {p: r.score for p, r in stored(last.id, 2025, 10).items()}
+        audits = db.session.scalar(select(func.count(AuditEntry.id)))
+        again = results.recompute(items + [(last.id, 2025, 8)])
         db.session.commit()
-    assert again["written"] == 0 and again["deleted"] == 1, again
+        moved = {p for p, r in stored(last.id, 2025, 10).items() if r.score != before.get(p)}
+        assert again["deleted"] == 1 and stored(last.id, 2025, 8) == {}, again
+        # every moved score and the deleted one: an audit entry each
+        assert moved and again["changed_scores"] == len(moved) + 1, (again, moved)
+        assert db.session.scalar(select(func.count(AuditEntry.id))) == audits + 1 + len(moved)
+    # (new transactions: nothing written before them)
+    assert len(elsewhere) == split_before + (2 if postgres and sql_from == 1 else 0)
     # The data exercises every path: partial coverage, vetoes, stand-ins, unverified months.
     assert sum(detailed) > (3 if sql_from > 1 else 0)
     with use_scope(Scope.for_district(world.d1.id)):
