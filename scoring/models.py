@@ -378,8 +378,19 @@ class SchoolMonthResult(SchoolOwned, db.Model):
     """Stored result of one programme (or ``overall``) for one school-month."""
 
     __tablename__ = "school_month_results"
+    # The key leads with the tenant (district_id, school_id), so it serves the tenant's
+    # lookups too and there is no separate tenant index: a recomputation writes ~13,000
+    # rows into every index of this table.
+    __tenant_index__ = False
     __extra_table_args__ = (
-        UniqueConstraint("school_id", "year", "month", "programme"),
+        UniqueConstraint(
+            "district_id",
+            "school_id",
+            "year",
+            "month",
+            "programme",
+            name="uq_school_month_results_school_month_programme",
+        ),
         Index("ix_school_month_results_rank", "district_id", "year", "month", "programme"),
     )
 

@@ -70,13 +70,13 @@ from scoring.result_catalogue import (
     month_key,
 )
 from scoring.result_sources import HASH_PLANS, PLANNER_SETTINGS
-from scoring.result_store import AUDIT_ACTION, RESULT_FIELDS, actor
+from scoring.result_store import AUDIT_ACTION, RESULT_FIELDS, RESULT_KEY, actor
 from tenants.models import utcnow
 
 SQL_FROM = 100  # school-months from which a recomputation runs set-based
 SQL_CHUNK = 3000  # school-months per statement at most (bounds memory; ~300 schools' year)
 SPLIT_FROM = 300  # school-months from which a second connection computes part of them
-MY_SHARE = 0.4  # of the schools, for the connection that also stores the other's rows
+MY_SHARE = 0.45  # of the schools, for the connection that also stores the other's rows
 
 
 # The statement's small inputs: CTE name -> (parameter, columns). Each travels as one
@@ -777,7 +777,7 @@ written AS (
     (district_id, school_id, year, month, programme, computed_at, {_COLUMNS})
   SELECT CAST(:d AS int), s, k / 12, k % 12 + 1, programme, CAST(:now AS timestamp),
          {_COLUMNS} FROM changed
-  ON CONFLICT (school_id, year, month, programme) DO UPDATE SET
+  ON CONFLICT ({", ".join(RESULT_KEY)}) DO UPDATE SET
     {", ".join(f"{c} = EXCLUDED.{c}" for c in (*RESULT_FIELDS, "computed_at"))}
   RETURNING 1
 ),

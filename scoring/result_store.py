@@ -92,14 +92,14 @@ def _upsert(rows: list[dict[str, Any]]) -> None:
 
     stmt = insert(SchoolMonthResult.__table__)
     stmt = stmt.on_conflict_do_update(
-        index_elements=list(_RESULT_KEY),
+        index_elements=list(RESULT_KEY),
         set_={name: stmt.excluded[name] for name in (*RESULT_FIELDS, "computed_at")},
     )
     db.session.execute(stmt, rows)
 
 
-_RESULT_KEY = ("school_id", "year", "month", "programme")
-_UPSERT_COLUMNS = ("district_id", *_RESULT_KEY, "computed_at", *RESULT_FIELDS)
+RESULT_KEY = ("district_id", "school_id", "year", "month", "programme")  # the unique key
+_UPSERT_COLUMNS = (*RESULT_KEY, "computed_at", *RESULT_FIELDS)
 
 
 def _upsert_json(payload: str) -> None:
@@ -117,7 +117,7 @@ def _upsert_json(payload: str) -> None:
     statement = text(
         f"INSERT INTO {table.name} ({names}) SELECT {names}"
         f" FROM json_to_recordset(CAST(:rows AS json)) AS r({typed})"
-        f" ON CONFLICT ({', '.join(_RESULT_KEY)}) DO UPDATE SET {updates}"
+        f" ON CONFLICT ({', '.join(RESULT_KEY)}) DO UPDATE SET {updates}"
     )
     db.session.execute(statement, {"rows": payload})
 

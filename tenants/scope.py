@@ -234,6 +234,9 @@ class SchoolOwned(TenantOwned):
     school_id: Mapped[int] = mapped_column()
     # Constraints of the model itself, added to the tenant FK and index.
     __extra_table_args__: ClassVar[tuple] = ()
+    # False where one of those already leads with (district_id, school_id): a second
+    # index on the same prefix would only cost every insert.
+    __tenant_index__: ClassVar[bool] = True
 
     @declared_attr.directive
     def __table_args__(cls) -> tuple:
@@ -243,13 +246,18 @@ class SchoolOwned(TenantOwned):
     def school_table_args(cls, *extra: Any) -> tuple:
         """Composite FK (district_id, school_id) → schools and an index led by district."""
         name = cls.__tablename__  # type: ignore[attr-defined]
+        tenant_index = (
+            (Index(f"ix_{name}_tenant", "district_id", "school_id"),)
+            if cls.__tenant_index__
+            else ()
+        )
         return (
             ForeignKeyConstraint(
                 ["district_id", "school_id"],
                 ["schools.district_id", "schools.id"],
                 ondelete="CASCADE",
             ),
-            Index(f"ix_{name}_tenant", "district_id", "school_id"),
+            *tenant_index,
             *extra,
         )
 
