@@ -313,7 +313,7 @@ def satisfaction_by_school(
         satisfaction_for_schools = None
     if satisfaction_for_schools is not None:
         for semester in wanted:
-            found = satisfaction_for_schools(school_ids, semester.school_year, semester.term)
+            found = satisfaction_for_schools(school_ids, semester.school_year, semester.term, rules)
             for school_id, value in found.items():
                 out[(school_id, semester.school_year, semester.term)] = value
         return out

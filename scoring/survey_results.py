@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import func, literal_column, select
 
 from district.extensions import db
-from scoring.engine import satisfaction_score, semester_of
+from scoring.engine import ScoringRules, satisfaction_score, semester_of
 from scoring.models import Survey, SurveyResponse, SurveyToken
 from scoring.settings import scoring_rules
 from scoring.survey_schemas import GROUPS
@@ -123,13 +123,14 @@ def satisfaction_for(school_id: int, school_year: int, term: str) -> Decimal | N
 
 
 def satisfaction_for_schools(
-    school_ids: Iterable[int], school_year: int, term: str
+    school_ids: Iterable[int], school_year: int, term: str, rules: ScoringRules | None = None
 ) -> dict[int, Decimal | None]:
-    """:func:`satisfaction_for` of many schools in one query (for recomputing a period)."""
+    """:func:`satisfaction_for` of many schools in one query (for recomputing a period);
+    ``rules``: the district's, when the caller has read them already."""
     ids = sorted(set(school_ids))
     survey = survey_for(school_year, term)
     tallies = _tally(survey.id, ids) if survey is not None else {}
-    rules = scoring_rules()
+    rules = rules or scoring_rules()
     out: dict[int, Decimal | None] = {}
     for sid in ids:
         means = tallies[sid].means() if sid in tallies else {}
