@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import func, select, text
+from sqlalchemy.exc import DBAPIError
 
 from district.audit import AuditEntry
 from district.extensions import db
@@ -700,6 +701,32 @@ def test_a_failing_write_stops_the_recomputation_and_leaves_nothing(
         assert db.session.scalar(select(func.count(SchoolMonthResult.id))) == 0
     monkeypatch.setattr(results, "write_results", original)
     assert run(world, items)["written"] == 4
+
+
+def test_a_failure_on_the_second_connection_leaves_nothing(setup: Any, monkeypatch: Any) -> None:
+    """PostgreSQL: this connection has written its own schools' rows when the other
+    connection's error reaches it; the rollback leaves nothing. SQLite never splits."""
+    world, v = setup
+    with use_scope(Scope.for_district(world.d1.id)):
+        self_assessment(world.a, 2025, 10, "canteen", v["canteen"], {"A1": 8, "A2": 8})
+        self_assessment(world.b, 2025, 10, "canteen", v["canteen"], {"A1": 6})
+        db.session.commit()
+    monkeypatch.setattr(results, "SQL_FROM", 1)
+    monkeypatch.setattr(result_sql, "SPLIT_FROM", 1)
+    monkeypatch.setattr(result_sql, "_FRESH_STATEMENT", text("SELECT 1 / 0, '[]'"))
+    items = [(world.a.id, 2025, 10), (world.b.id, 2025, 10)]
+    with use_scope(Scope.for_district(world.d1.id)):
+        if db.engine.dialect.name != "postgresql":
+            assert results.recompute(items)["written"] == 4  # the batches: nothing to split
+            return
+        mine = result_sql._split(items)[0]
+        assert mine == [items[0]]  # this connection: world.a; the other: world.b
+        with pytest.raises(DBAPIError, match="division by zero"):
+            results.recompute(items)
+        # world.a's canteen and overall rows were written in this transaction …
+        assert db.session.scalar(select(func.count(SchoolMonthResult.id))) == 2
+        db.session.rollback()  # … and go with it
+        assert db.session.scalar(select(func.count(SchoolMonthResult.id))) == 0
 
 
 def test_set_based_runs_are_whole_schools_of_bounded_size(monkeypatch: Any) -> None:
