@@ -176,7 +176,8 @@ def _parameters(
     rules: engine.ScoringRules,
     district_id: int,
 ) -> dict[str, Any]:
-    """The statement's inputs: the items and the small tables only Python knows."""
+    """The statement's inputs that do not depend on which of the school-months a
+    connection computes: the small tables only Python knows, the rules, the actor."""
     school_kind: dict[tuple[bool, str | None], int] = {}
     for school in schools.values():
         school_kind.setdefault((school.boarding, school.level), len(school_kind) + 1)
@@ -231,12 +232,10 @@ def _parameters(
                 ]
                 + [None if m is None else str(m) for m in applicable.dim_max_tuple]
             )
-    keys = [month_key(y, m) for _, y, m in items]
     actor_id, actor_name = actor()
     thresholds = list(rules.star_thresholds)
     return {
         "d": district_id,
-        "items": _records("items", [[s, month_key(y, m)] for s, y, m in items if s in schools]),
         "schools": _records(
             "schools",
             [
@@ -247,11 +246,6 @@ def _parameters(
         "in_force": _records("in_force", in_force),
         "kinds": _records("kinds", kinds),
         "indicators": _records("indicators", indicators),
-        # the schools' range: the sums skip other schools' rows before joining them
-        "first_school": min(s for s, _, _ in items),
-        "last_school": max(s for s, _, _ in items),
-        "lo": min(keys) - rules.stand_in_months,
-        "hi": max(keys),
         "stand_in": rules.stand_in_months,
         "w_self": rules.weight_self,
         "w_inspector": rules.weight_inspector,
@@ -267,6 +261,23 @@ def _parameters(
         "actor_id": actor_id,
         "actor_name": actor_name,
         "action": AUDIT_ACTION,
+    }
+
+
+def _for_items(
+    shared: dict[str, Any], items: Sequence[Item], schools: dict[int, SchoolKind]
+) -> dict[str, Any]:
+    """The inputs of one connection's school-months: ``shared`` (see _parameters, the
+    same for both connections) with its items, their schools' range and months."""
+    keys = [month_key(y, m) for _, y, m in items]
+    return {
+        **shared,
+        "items": _records("items", [[s, month_key(y, m)] for s, y, m in items if s in schools]),
+        # the schools' range: the sums skip other schools' rows before joining them
+        "first_school": min(s for s, _, _ in items),
+        "last_school": max(s for s, _, _ in items),
+        "lo": min(keys) - shared["stand_in"],
+        "hi": max(keys),
     }
 
 
@@ -305,11 +316,11 @@ def recompute_in_sql(
     stores its rows after its own.
     """
     mine, theirs = _split(items) if elsewhere_ok else (list(items), [])
-    params = _parameters(mine, catalogue, schools, rules, district_id)
+    shared = _parameters(items, catalogue, schools, rules, district_id)
     other: Future | None = None
     their_satisfaction: Future[str] = Future()
     if theirs:
-        their_params = _parameters(theirs, catalogue, schools, rules, district_id)
+        their_params = _for_items(shared, theirs, schools)
         pool = ThreadPoolExecutor(1, thread_name_prefix="recompute-elsewhere")
         other = pool.submit(
             contextvars.copy_context().run,
@@ -319,6 +330,7 @@ def recompute_in_sql(
             their_satisfaction,
         )
         pool.shutdown(wait=False)
+    params = _for_items(shared, mine, schools)
     _fill_temporary(db.session, params, _INPUTS_BUT_SATISFACTION, _DERIVED_NAMES)
     _sum(db.session, params, "self_sums")
     # Satisfaction is read here, while the other connection sums (its statement needs
