@@ -330,37 +330,33 @@ def recompute_in_sql(
             their_satisfaction,
         )
         pool.shutdown(wait=False)
-    params = _for_items(shared, mine, schools)
-    _fill_temporary(db.session, params, _INPUTS_BUT_SATISFACTION, _DERIVED_NAMES)
-    _sum(db.session, params, "self_sums")
-    # Satisfaction is read here, while the other connection sums (its statement needs
-    # it, its sums do not), rather than before anything could start.
     try:
-        by_school = satisfaction()
-        their_satisfaction.set_result(_satisfaction_records(theirs, schools, by_school, semesters))
-    except BaseException as error:
-        their_satisfaction.set_exception(error)  # the other connection stops waiting
-        raise
-    params["satisfaction"] = _satisfaction_records(mine, schools, by_school, semesters)
-    _fill_temporary(db.session, params, ("sat",), ())
-    _sum(db.session, params, "visit_sums")
-    _analyze(db.session, ("self_sums", "visit_sums"))
-    left = _count(stats, db.session.execute(_STATEMENT, params).one())
-    _drop_temporary()
+        params = _for_items(shared, mine, schools)
+
+        def satisfaction_records() -> str:
+            # read here, while the other connection sums (its statement needs it, its
+            # sums do not), rather than before anything could start
+            by_school = satisfaction()
+            their_satisfaction.set_result(
+                _satisfaction_records(theirs, schools, by_school, semesters)
+            )
+            return _satisfaction_records(mine, schools, by_school, semesters)
+
+        _prepare(db.session, params, satisfaction_records)
+        left = _count(stats, db.session.execute(_STATEMENT, params).one())
+        _drop_temporary()
+    finally:
+        if not their_satisfaction.done():
+            # this connection failed first: the other stops waiting and rolls back
+            their_satisfaction.set_exception(RuntimeError("recomputation stopped"))
     if other is not None:
         fresh, their_left = other.result()
+        keys = ("d", "items", "now", "actor_id", "actor_name", "action")
         written = db.session.execute(
             _WRITE_FRESH_STATEMENT,
-            {
-                **{
-                    k: their_params[k]
-                    for k in ("d", "items", "now", "actor_id", "actor_name", "action")
-                },
-                "fresh": fresh,
-                "left_over": their_left,
-            },
+            {**{k: their_params[k] for k in keys}, "fresh": fresh, "left_over": their_left},
         ).one()
-        left += _count(stats, written[:4] + (json.loads(their_left),))
+        left += _count(stats, written)
     return sorted((s, k // 12, k % 12 + 1) for s, k in left)
 
 
@@ -387,10 +383,6 @@ def _split(items: Sequence[Item]) -> tuple[list[Item], list[Item]]:
         return list(items), []
     cut = school_ids[max(1, round(len(school_ids) * MY_SHARE))]
     return [i for i in items if i[0] < cut], [i for i in items if i[0] >= cut]
-
-
-def _dimension_columns(prefix: str) -> str:
-    return ", ".join(f"{prefix}{n}" for n in range(1, len(DIMENSIONS) + 1))
 
 
 _N = range(1, len(DIMENSIONS) + 1)
@@ -515,6 +507,17 @@ def _sum(session: Session, params: dict[str, Any], name: str) -> None:
     session.execute(text(f"CREATE TEMPORARY TABLE {_TEMPORARY}{name} AS {_SUMS_OF[name]}"), params)
 
 
+def _prepare(session: Session, params: dict[str, Any], satisfaction: Callable[[], str]) -> None:
+    """A connection's temporary tables: the inputs, then the two big sums (satisfaction,
+    as records, is asked for between them)."""
+    _fill_temporary(session, params, _INPUTS_BUT_SATISFACTION, _DERIVED_NAMES)
+    _sum(session, params, "self_sums")
+    params["satisfaction"] = satisfaction()
+    _fill_temporary(session, params, ("sat",), ())
+    _sum(session, params, "visit_sums")
+    _analyze(session, ("self_sums", "visit_sums"))
+
+
 def _analyze(session: Session, names: Sequence[str]) -> None:
     session.execute(text("ANALYZE " + ", ".join(f"{_TEMPORARY}{n} ({_KEYS[n]})" for n in names)))
 
@@ -561,12 +564,7 @@ def _fresh_elsewhere(
     """
     with Session(bind=engine) as other:
         other.execute(PLANNER_SETTINGS, HASH_PLANS)
-        _fill_temporary(other, params, _INPUTS_BUT_SATISFACTION, _DERIVED_NAMES)
-        _sum(other, params, "self_sums")
-        _sum(other, params, "visit_sums")
-        params["satisfaction"] = satisfaction.result()  # read by the caller meanwhile
-        _fill_temporary(other, params, ("sat",), ())
-        _analyze(other, ("self_sums", "visit_sums"))
+        _prepare(other, params, satisfaction.result)  # read by the caller meanwhile
         fresh, left = other.execute(_FRESH_STATEMENT, params).one()
         other.rollback()
     return fresh, left

@@ -130,7 +130,7 @@ def satisfaction_for_schools(
     ids = sorted(set(school_ids))
     survey = survey_for(school_year, term)
     tallies = _tally(survey.id, ids) if survey is not None else {}
-    rules = rules or scoring_rules()
+    rules = rules if rules is not None else scoring_rules()
     out: dict[int, Decimal | None] = {}
     for sid in ids:
         means = tallies[sid].means() if sid in tallies else {}

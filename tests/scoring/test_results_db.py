@@ -6,6 +6,7 @@ from __future__ import annotations
 import gc
 import random
 import sys
+import threading
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -726,6 +727,46 @@ def test_a_failure_on_the_second_connection_leaves_nothing(setup: Any, monkeypat
         # world.a's canteen and overall rows were written in this transaction …
         assert db.session.scalar(select(func.count(SchoolMonthResult.id))) == 2
         db.session.rollback()  # … and go with it
+        assert db.session.scalar(select(func.count(SchoolMonthResult.id))) == 0
+
+
+def test_a_failure_on_this_connection_releases_the_other(setup: Any, monkeypatch: Any) -> None:
+    """PostgreSQL: this connection fails before the other could get its satisfaction; the
+    other stops waiting (no thread left holding a connection) and nothing is stored."""
+    world, v = setup
+    with use_scope(Scope.for_district(world.d1.id)):
+        self_assessment(world.a, 2025, 10, "canteen", v["canteen"], {"A1": 8, "A2": 8})
+        self_assessment(world.b, 2025, 10, "canteen", v["canteen"], {"A1": 6})
+        db.session.commit()
+    monkeypatch.setattr(results, "SQL_FROM", 1)
+    monkeypatch.setattr(result_sql, "SPLIT_FROM", 1)
+    original_fill = result_sql._fill_temporary
+
+    def fill(session: Any, *args: Any) -> None:
+        if threading.current_thread() is threading.main_thread():
+            raise RuntimeError("out of temporary space")
+        original_fill(session, *args)
+
+    monkeypatch.setattr(result_sql, "_fill_temporary", fill)
+    finished = threading.Event()
+    original_elsewhere = result_sql._fresh_elsewhere
+
+    def elsewhere(*args: Any) -> Any:
+        try:
+            return original_elsewhere(*args)
+        finally:
+            finished.set()
+
+    monkeypatch.setattr(result_sql, "_fresh_elsewhere", elsewhere)
+    items = [(world.a.id, 2025, 10), (world.b.id, 2025, 10)]
+    with use_scope(Scope.for_district(world.d1.id)):
+        if db.engine.dialect.name != "postgresql":
+            assert results.recompute(items)["written"] == 4  # the batches: nothing to split
+            return
+        with pytest.raises(RuntimeError, match="out of temporary space"):
+            results.recompute(items)
+        assert finished.wait(30), "the other connection is still waiting"
+        db.session.rollback()
         assert db.session.scalar(select(func.count(SchoolMonthResult.id))) == 0
 
 
