@@ -200,6 +200,18 @@ def _measure(
                 db.session.commit()
                 return time.perf_counter() - started
 
+            def floor_ms() -> float:
+                """The floor's statement, median of ``repeat`` runs on an emptied table."""
+                runs = []
+                for _ in range(repeat):
+                    db.session.execute(text("DELETE FROM bench_floor"))
+                    db.session.commit()
+                    _vacuum(owner_url, "bench_floor")
+                    runs.append(
+                        timed(lambda: db.session.execute(text(FLOOR_SQL), {"d": district_id}))
+                    )
+                return _median(runs)
+
             cold, warm, cpu = [], [], []
             for _ in range(repeat):
                 clear()
@@ -212,15 +224,7 @@ def _measure(
             out["full_cold_python_cpu_ms"] = _median(cpu)
             out["results_written"] = out.pop("full")["written"]
             if light:
-                floor = []
-                for _ in range(repeat):
-                    db.session.execute(text("DELETE FROM bench_floor"))
-                    db.session.commit()
-                    _vacuum(owner_url, "bench_floor")
-                    floor.append(
-                        timed(lambda: db.session.execute(text(FLOOR_SQL), {"d": district_id}))
-                    )
-                out["floor_ms"] = _median(floor)
+                out["floor_ms"] = floor_ms()
                 return out
 
             rng = random.Random(1)
@@ -244,13 +248,7 @@ def _measure(
                 single.append(timed(lambda s=school_id, y=year, m=month: recompute([(s, y, m)])))
             out["one_submission_ms"] = _median(single)
 
-            floor = []
-            for _ in range(repeat):
-                db.session.execute(text("DELETE FROM bench_floor"))
-                db.session.commit()
-                _vacuum(owner_url, "bench_floor")
-                floor.append(timed(lambda: db.session.execute(text(FLOOR_SQL), {"d": district_id})))
-            out["floor_ms"] = _median(floor)
+            out["floor_ms"] = floor_ms()
             out["floor_rows"] = db.session.scalar(text("SELECT COUNT(*) FROM bench_floor"))
             db.session.commit()
             out["rss_peak_mb"] = round(_maxrss_mb(), 1)
