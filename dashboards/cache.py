@@ -4,8 +4,9 @@ A district's dashboard is read far more often than its results change, and each
 panel is a few grouped queries over the whole district. Panel data is cached for
 ``DASHBOARD_CACHE_SECONDS`` (default 60; 0 disables it) in Redis when REDIS_URL is
 set (shared by all workers), else in process. The key carries the principal's
-scope, so one tenant's panels are never served to another, and a per-district
-generation number that recomputation bumps, so new results show at once.
+scope, so one tenant's panels are never served to another, the locale (panels carry
+translated titles and headers), and a per-district generation number that recomputation
+bumps, so new results show at once.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from collections.abc import Callable
 from typing import Any
 
 from flask import current_app
+from flask_babel import get_locale
 
 from tenants.scope import require_scope
 
@@ -74,7 +76,13 @@ def cached(parts: dict[str, Any], build: Callable[[], Any]) -> Any:
     scope = require_scope()
     schools = "*" if scope.school_ids is None else ",".join(map(str, sorted(scope.school_ids)))
     key = f"{_prefix()}:dash:v1:" + json.dumps(
-        {"d": scope.district_id, "s": schools, "g": generation(scope.district_id or 0), **parts},
+        {
+            "d": scope.district_id,
+            "s": schools,
+            "g": generation(scope.district_id or 0),
+            "l": str(get_locale()),
+            **parts,
+        },
         sort_keys=True,
         default=str,
     )

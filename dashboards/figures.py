@@ -1,12 +1,16 @@
 """Plotly figures as plain JSON-able dicts, built from plain data.
 
-No Flask, no database: the page embeds the dict and the plotly.js bundle served
-from /static draws it. Colours follow the app's green; Chinese labels throughout.
+No database, no request needed: the page embeds the dict and the plotly.js bundle served
+from /static draws it. Colours follow the app's green. Text goes through flask_babel's
+``gettext``: English for a user who chose it, the Chinese message id otherwise (also
+outside a request).
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+from flask_babel import gettext as _
 
 PROGRAMME_NAMES = {
     "canteen": "文明食堂",
@@ -52,9 +56,9 @@ def league_bar(rows: list[dict[str, Any]], top: int = 30) -> dict[str, Any]:
             }
         ],
         "layout": _layout(
-            f"综合得分排名（前 {len(shown)} 名）",
+            _("综合得分排名（前 %(n)s 名）", n=len(shown)),
             height=max(300, 22 * len(shown) + 80),
-            xaxis={"range": [0, 100], "title": {"text": "得分"}},
+            xaxis={"range": [0, 100], "title": {"text": _("得分")}},
             margin={"l": 160, "r": 20, "t": 50, "b": 40},
         ),
     }
@@ -68,7 +72,7 @@ def trend_lines(series: dict[str, list[tuple[str, float]]]) -> dict[str, Any]:
             {
                 "type": "scatter",
                 "mode": "lines+markers",
-                "name": PROGRAMME_NAMES[code],
+                "name": _(PROGRAMME_NAMES[code]),
                 "x": [p[0] for p in points],
                 "y": [p[1] for p in points],
                 "line": {
@@ -80,7 +84,9 @@ def trend_lines(series: dict[str, list[tuple[str, float]]]) -> dict[str, Any]:
     return {
         "data": data,
         "layout": _layout(
-            "月度趋势（全区平均）", yaxis={"title": {"text": "平均分"}}, xaxis={"type": "category"}
+            _("月度趋势（全区平均）"),
+            yaxis={"title": {"text": _("平均分")}},
+            xaxis={"type": "category"},
         ),
     }
 
@@ -96,12 +102,15 @@ def heatmap(cells: dict[str, Any], programme: str) -> dict[str, Any]:
                 "zmin": 0,
                 "zmax": 100,
                 "colorscale": [[0, "#b42318"], [0.6, "#fde68a"], [1, "#1f6f50"]],
-                "hovertemplate": "%{x}<br>%{y}<br>得分率 %{z:.1f}%<extra></extra>",
+                "hovertemplate": "%{x}<br>%{y}<br>" + _("得分率") + " %{z:.1f}%<extra></extra>",
                 "colorbar": {"title": {"text": "%"}},
             }
         ],
         "layout": _layout(
-            f"{PROGRAMME_NAMES.get(programme, programme)}：指标 × 学校 得分率（督查）",
+            _(
+                "%(programme)s：指标 × 学校 得分率（督查）",
+                programme=_(PROGRAMME_NAMES.get(programme, programme)),
+            ),
             height=max(320, 18 * len(cells["indicators"]) + 160),
             margin={"l": 220, "r": 20, "t": 50, "b": 120},
             xaxis={"tickangle": -45},
@@ -110,13 +119,13 @@ def heatmap(cells: dict[str, Any], programme: str) -> dict[str, Any]:
 
 
 def radar(data: dict[str, Any], school_name: str | None) -> dict[str, Any]:
-    labels = [DIMENSION_NAMES[d] for d in data["dimensions"]]
+    labels = [_(DIMENSION_NAMES[d]) for d in data["dimensions"]]
     traces = [
         {
             "type": "scatterpolar",
             "r": data["median"] + data["median"][:1],
             "theta": labels + labels[:1],
-            "name": "全区中位数",
+            "name": _("全区中位数"),
             "line": {"color": "#9ca3af"},
         }
     ]
@@ -133,7 +142,9 @@ def radar(data: dict[str, Any], school_name: str | None) -> dict[str, Any]:
         )
     return {
         "data": traces,
-        "layout": _layout("四好雷达图", polar={"radialaxis": {"range": [0, 100]}}, showlegend=True),
+        "layout": _layout(
+            _("四好雷达图"), polar={"radialaxis": {"range": [0, 100]}}, showlegend=True
+        ),
     }
 
 
@@ -150,27 +161,31 @@ def scatter(points: list[dict[str, Any]]) -> dict[str, Any]:
             "y": [p["self"] for p in items],
             "text": [p["school"] for p in items],
             "marker": {"color": colour, "size": 9},
-            "hovertemplate": "%{text}<br>督查 %{x:.2f}<br>自评 %{y:.2f}<extra></extra>",
+            "hovertemplate": "%{text}<br>"
+            + _("督查")
+            + " %{x:.2f}<br>"
+            + _("自评")
+            + " %{y:.2f}<extra></extra>",
         }
 
     return {
         "data": [
-            trace(normal, "正常", COLOURS[0]),
-            trace(flagged, "自评虚高（差值 > 10）", "#b42318"),
+            trace(normal, _("正常"), COLOURS[0]),
+            trace(flagged, _("自评虚高（差值 > 10）"), "#b42318"),
             {
                 "type": "scatter",
                 "mode": "lines",
                 "x": [0, 100],
                 "y": [0, 100],
-                "name": "自评 = 督查",
+                "name": _("自评 = 督查"),
                 "line": {"dash": "dot", "color": "#9ca3af"},
                 "hoverinfo": "skip",
             },
         ],
         "layout": _layout(
-            "自评与督查得分对比",
-            xaxis={"title": {"text": "督查得分"}, "range": [0, 100]},
-            yaxis={"title": {"text": "自评得分"}, "range": [0, 100]},
+            _("自评与督查得分对比"),
+            xaxis={"title": {"text": _("督查得分")}, "range": [0, 100]},
+            yaxis={"title": {"text": _("自评得分")}, "range": [0, 100]},
         ),
     }
 
@@ -213,7 +228,7 @@ def coverage(rows: list[dict[str, Any]]) -> dict[str, Any]:
             }
             for i, zone in enumerate(zones)
         ],
-        "layout": _layout("各片区每月督查次数", barmode="group", xaxis={"type": "category"}),
+        "layout": _layout(_("各片区每月督查次数"), barmode="group", xaxis={"type": "category"}),
     }
 
 
@@ -222,20 +237,20 @@ def findings_bar(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "data": [
             {
                 "type": "bar",
-                "name": "未整改",
+                "name": _("未整改"),
                 "x": [r["zone"] for r in rows],
                 "y": [r["open"] for r in rows],
                 "marker": {"color": "#d97706"},
             },
             {
                 "type": "bar",
-                "name": "已逾期",
+                "name": _("已逾期"),
                 "x": [r["zone"] for r in rows],
                 "y": [r["overdue"] for r in rows],
                 "marker": {"color": "#b42318"},
             },
         ],
-        "layout": _layout("未整改与逾期问题（按片区）", barmode="group"),
+        "layout": _layout(_("未整改与逾期问题（按片区）"), barmode="group"),
     }
 
 
@@ -260,14 +275,14 @@ def histogram(scores: list[float], mine: float | None = None) -> dict[str, Any]:
                 "x": scores,
                 "xbins": {"start": 0, "end": 100, "size": 5},
                 "marker": {"color": COLOURS[0]},
-                "name": "学校数",
+                "name": _("学校数"),
             }
         ],
         "layout": _layout(
-            "全区综合得分分布",
+            _("全区综合得分分布"),
             shapes=shapes,
-            xaxis={"range": [0, 100], "title": {"text": "综合得分"}},
-            yaxis={"title": {"text": "学校数"}},
+            xaxis={"range": [0, 100], "title": {"text": _("综合得分")}},
+            yaxis={"title": {"text": _("学校数")}},
         ),
     }
 

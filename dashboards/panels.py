@@ -1,7 +1,8 @@
 """Dashboard panels: each chart with the same data as a table and a download.
 
 A panel is a figure (plotly JSON), column headers and rows; the page draws the
-figure, shows the table behind a toggle, and offers the rows as Excel.
+figure, shows the table behind a toggle, and offers the rows as Excel. Titles, headers,
+notes and flags are translated when the panel is built (the cache keys on the locale).
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
+
+from flask_babel import gettext as _
 
 from dashboards import figures, queries
 from dashboards.figures import PROGRAMME_NAMES
@@ -53,29 +56,37 @@ def league(f: Filters) -> Panel:
             r["name"],
             r["zone"] or "",
             r["level"],
-            "是" if r["boarding"] else "否",
+            _("是") if r["boarding"] else _("否"),
         ]
         for p in programmes:
             cell = r["programmes"].get(p)
             line.append(None if cell is None else cell["score"])
         flags = []
         if r["unverified"]:
-            flags.append("未核实")
+            flags.append(_("未核实"))
         if r["inflated"]:
-            flags.append("自评虚高")
+            flags.append(_("自评虚高"))
         if r["veto"]:
-            flags.append("一票否决")
-        line += [r["score"], _stars(r["stars"]), "、".join(flags)]
+            flags.append(_("一票否决"))
+        line += [r["score"], _stars(r["stars"]), _("、").join(flags)]
         table.append(line)
     return Panel(
         key="league",
-        title="学校排行榜",
-        columns=["排名", "类别内排名", "代码", "学校", "片区", "学段", "寄宿制"]
-        + [PROGRAMME_NAMES[p] for p in programmes]
-        + ["综合", "星级", "标记"],
+        title=_("学校排行榜"),
+        columns=[
+            _("排名"),
+            _("类别内排名"),
+            _("代码"),
+            _("学校"),
+            _("片区"),
+            _("学段"),
+            _("寄宿制"),
+        ]
+        + [_(PROGRAMME_NAMES[p]) for p in programmes]
+        + [_("综合"), _("星级"), _("标记")],
         rows=table,
         figure=figures.league_bar(rows),
-        note="排名为并列排名（1-2-2-4），按综合得分；类别内排名按学段。",
+        note=_("排名为并列排名（1-2-2-4），按综合得分；类别内排名按学段。"),
     )
 
 
@@ -86,8 +97,8 @@ def trends(f: Filters) -> Panel:
     lookup = {(c, m): v for c in cols for m, v in series[c]}
     return Panel(
         key="trends",
-        title="月度趋势",
-        columns=["月份"] + [PROGRAMME_NAMES[c] for c in cols],
+        title=_("月度趋势"),
+        columns=[_("月份")] + [_(PROGRAMME_NAMES[c]) for c in cols],
         rows=[[m] + [lookup.get((c, m)) for c in cols] for m in months],
         figure=figures.trend_lines(series),
     )
@@ -98,11 +109,14 @@ def heatmap(f: Filters, programme: str) -> Panel:
     rows = [[ind] + row for ind, row in zip(cells["indicators"], cells["z"], strict=True)]
     return Panel(
         key="heatmap",
-        title=f"薄弱指标热力图（{PROGRAMME_NAMES.get(programme, programme)}）",
-        columns=["指标"] + cells["schools"],
+        title=_(
+            "薄弱指标热力图（%(programme)s）",
+            programme=_(PROGRAMME_NAMES.get(programme, programme)),
+        ),
+        columns=[_("指标")] + cells["schools"],
         rows=rows,
         figure=figures.heatmap(cells, programme) if cells["schools"] else None,
-        note="督查得分占该指标满分的百分比；空白表示本月未督查该指标。",
+        note=_("督查得分占该指标满分的百分比；空白表示本月未督查该指标。"),
         extra={"programme": programme},
     )
 
@@ -111,10 +125,10 @@ def radar(f: Filters, school_id: int | None, school_name: str | None) -> Panel:
     data = queries.dimension_radar(f, school_id)
     return Panel(
         key="radar",
-        title="四好雷达图" + (f"：{school_name}" if school_name else ""),
-        columns=["维度", "全区中位数", school_name or "学校"],
+        title=_("四好雷达图") + (f"：{school_name}" if school_name else ""),
+        columns=[_("维度"), _("全区中位数"), school_name or _("学校")],
         rows=[
-            [figures.DIMENSION_NAMES[d], m, s]
+            [_(figures.DIMENSION_NAMES[d]), m, s]
             for d, m, s in zip(data["dimensions"], data["median"], data["school"], strict=True)
         ],
         figure=figures.radar(data, school_name),
@@ -125,14 +139,14 @@ def scatter(f: Filters) -> Panel:
     points = queries.self_vs_inspector(f)
     return Panel(
         key="scatter",
-        title="自评与督查对比",
-        columns=["学校", "自评", "督查", "差值", "自评虚高"],
+        title=_("自评与督查对比"),
+        columns=[_("学校"), _("自评"), _("督查"), _("差值"), _("自评虚高")],
         rows=[
-            [p["school"], p["self"], p["inspector"], p["gap"], "是" if p["inflated"] else ""]
+            [p["school"], p["self"], p["inspector"], p["gap"], _("是") if p["inflated"] else ""]
             for p in points
         ],
         figure=figures.scatter(points),
-        note="差值 = 自评 − 督查；超过 10 分标记为自评虚高。",
+        note=_("差值 = 自评 − 督查；超过 10 分标记为自评虚高。"),
     )
 
 
@@ -140,17 +154,17 @@ def compliance(f: Filters) -> Panel:
     rows = queries.submission_compliance(f)
     return Panel(
         key="compliance",
-        title="自评提交情况",
-        columns=["月份", "按时", "逾期", "未提交", "应提交"],
+        title=_("自评提交情况"),
+        columns=[_("月份"), _("按时"), _("逾期"), _("未提交"), _("应提交")],
         rows=[[r["month"], r["on_time"], r["late"], r["missing"], r["expected"]] for r in rows],
         figure=figures.stacked_months(
             rows,
             [
-                ("on_time", "按时", "#1f6f50"),
-                ("late", "逾期", "#d97706"),
-                ("missing", "未提交", "#b42318"),
+                ("on_time", _("按时"), "#1f6f50"),
+                ("late", _("逾期"), "#d97706"),
+                ("missing", _("未提交"), "#b42318"),
             ],
-            "自评提交情况（按月）",
+            _("自评提交情况（按月）"),
         ),
     )
 
@@ -159,13 +173,13 @@ def coverage(f: Filters) -> Panel:
     rows = queries.visit_coverage(f)
     return Panel(
         key="coverage",
-        title="片区督查覆盖",
-        columns=["片区", "月份", "督查次数", "督查学校数", "学校总数"],
+        title=_("片区督查覆盖"),
+        columns=[_("片区"), _("月份"), _("督查次数"), _("督查学校数"), _("学校总数")],
         rows=[
             [r["zone"], r["month"], r["visits"], r["schools_visited"], r["schools"]] for r in rows
         ],
         figure=figures.coverage(rows),
-        note="片区负责制：每个片区每月至少督查一次；督查次数为 0 的月份需要关注。",
+        note=_("片区负责制：每个片区每月至少督查一次；督查次数为 0 的月份需要关注。"),
     )
 
 
@@ -173,8 +187,8 @@ def findings(f: Filters, today: date) -> Panel:
     data = queries.findings_summary(f, today)
     return Panel(
         key="findings",
-        title="整改情况",
-        columns=["片区", "未整改", "已逾期"],
+        title=_("整改情况"),
+        columns=[_("片区"), _("未整改"), _("已逾期")],
         rows=[[r["zone"], r["open"], r["overdue"]] for r in data["rows"]],
         figure=figures.findings_bar(data["rows"]),
         extra={"open": data["open"], "overdue": data["overdue"]},
@@ -185,17 +199,17 @@ def complaints(f: Filters) -> Panel:
     rows = queries.complaint_counts(f)
     return Panel(
         key="complaints",
-        title="投诉情况",
-        columns=["月份", "待处理", "查实", "不实"],
+        title=_("投诉情况"),
+        columns=[_("月份"), _("待处理"), _("查实"), _("不实")],
         rows=[[r["month"], r["new"], r["verified"], r["unfounded"]] for r in rows],
         figure=figures.stacked_months(
             rows,
             [
-                ("new", "待处理", "#9ca3af"),
-                ("verified", "查实", "#b42318"),
-                ("unfounded", "不实", "#1f6f50"),
+                ("new", _("待处理"), "#9ca3af"),
+                ("verified", _("查实"), "#b42318"),
+                ("unfounded", _("不实"), "#1f6f50"),
             ],
-            "投诉（按月）",
+            _("投诉（按月）"),
         ),
     )
 

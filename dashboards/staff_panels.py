@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import date
 
+from flask_babel import gettext as _
+
 from dashboards import figures
 from dashboards.panels import EXTRA_PANELS, Panel
 from dashboards.queries import Filters
@@ -37,7 +39,7 @@ def certificate_compliance(f: Filters, today: date) -> Panel | None:
             None if r.health_share is None else round(float(r.health_share) * 100, 2),
             len(r.expiring),
             len(r.expired),
-            "、".join(r.unfilled_roles),
+            _("、").join(r.unfilled_roles),
         ]
         for r in rows
     ]
@@ -46,21 +48,21 @@ def certificate_compliance(f: Filters, today: date) -> Panel | None:
         "data": [
             {
                 "type": "bar",
-                "name": "无有效健康证",
+                "name": _("无有效健康证"),
                 "x": [r.school_name for r in worst],
                 "y": [len(r.missing_health) for r in worst],
                 "marker": {"color": "#b42318"},
             },
             {
                 "type": "bar",
-                "name": "30天内到期",
+                "name": _("30天内到期"),
                 "x": [r.school_name for r in worst],
                 "y": [len(r.expiring) for r in worst],
                 "marker": {"color": "#d97706"},
             },
         ],
         "layout": figures._layout(
-            "证书合规（问题最多的学校）",
+            _("证书合规（问题最多的学校）"),
             barmode="stack",
             xaxis={"tickangle": -45},
             yaxis={"tickformat": "d"},
@@ -68,19 +70,19 @@ def certificate_compliance(f: Filters, today: date) -> Panel | None:
     }
     return Panel(
         key="certificates",
-        title="后勤人员证书合规",
+        title=_("后勤人员证书合规"),
         columns=[
-            "学校",
-            "食堂从业人员",
-            "无有效健康证",
-            "持证率%",
-            "30天内到期",
-            "已过期",
-            "五员制缺岗",
+            _("学校"),
+            _("食堂从业人员"),
+            _("无有效健康证"),
+            _("持证率%"),
+            _("30天内到期"),
+            _("已过期"),
+            _("五员制缺岗"),
         ],
         rows=table,
         figure=figure if worst else None,
-        note="持证上岗：食堂从业人员须持有效健康证；五员制各岗位须有专人。",
+        note=_("持证上岗：食堂从业人员须持有效健康证；五员制各岗位须有专人。"),
     )
 
 
@@ -91,8 +93,8 @@ def training_coverage(f: Filters, today: date) -> Panel | None:
     rows = [r for r in cov.rows if r.operators]
     return Panel(
         key="training",
-        title=f"{cov.year}年食堂操作员培训覆盖",
-        columns=["学校", "食堂操作员", "已培训", "覆盖率%"],
+        title=_("%(year)s年食堂操作员培训覆盖", year=cov.year),
+        columns=[_("学校"), _("食堂操作员"), _("已培训"), _("覆盖率%")],
         rows=[
             [
                 r.school_name,
@@ -104,7 +106,7 @@ def training_coverage(f: Filters, today: date) -> Panel | None:
         ]
         + [
             [
-                cov.total.school_name,
+                _(cov.total.school_name),
                 cov.total.operators,
                 cov.total.trained,
                 None if cov.total.share is None else round(float(cov.total.share) * 100, 2),
@@ -120,10 +122,16 @@ def training_coverage(f: Filters, today: date) -> Panel | None:
                     else round(float(cov.total.share) * 100, 1),
                     "number": {"suffix": "%"},
                     "gauge": {"axis": {"range": [0, 100]}, "bar": {"color": "#1f6f50"}},
-                    "title": {"text": f"已培训 {cov.total.trained} / {cov.total.operators} 人"},
+                    "title": {
+                        "text": _(
+                            "已培训 %(trained)s / %(operators)s 人",
+                            trained=cov.total.trained,
+                            operators=cov.total.operators,
+                        )
+                    },
                 }
             ],
-            "layout": figures._layout("食堂操作员培训覆盖率"),
+            "layout": figures._layout(_("食堂操作员培训覆盖率")),
         },
     )
 

@@ -8,6 +8,7 @@ from typing import Any
 
 from flask import Blueprint, abort, render_template, request, send_from_directory
 from flask.views import MethodView
+from flask_babel import gettext as _
 from flask_login import current_user
 from flask_smorest import Blueprint as ApiBlueprint
 from marshmallow import Schema, fields, validate
@@ -287,7 +288,9 @@ def school_page(school_id: int) -> Any:
     data = school_overview(school, f)
     from dashboards import figures
 
-    data["trend_figure"] = figures.scores_over_time(data["series"], f"{school.name} 月度得分")
+    data["trend_figure"] = figures.scores_over_time(
+        data["series"], _("%(school)s 月度得分", school=school.name)
+    )
     data["histogram"] = figures.histogram(data["distribution"], data["score"])
     return render_template("dashboards/school.html", **data)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -12,6 +13,7 @@ from openpyxl import load_workbook
 
 from district.extensions import db
 from scoring.models import Finding, SchoolMonthResult, SiteVisit
+from tenants.models import Role
 from tenants.scope import unscoped
 
 
@@ -131,6 +133,51 @@ def test_every_panel_renders_and_exports(scored: Any, client_for: Any) -> None:
     assert rows[0] == ("学校", "自评", "督查", "差值", "自评虚高")
     inflated = {r[0]: r[4] for r in rows[1:]}
     assert inflated["甲校-SECRET-A"] == "是" and inflated["乙校-SECRET-B"] in (None, "")
+
+
+def _no_cjk(value: Any) -> bool:
+    return not re.search(r"[\u3400-\u9fff]", str(value))
+
+
+def test_panels_speak_english_to_an_english_user(
+    scored: Any, factories: Any, client_for: Any
+) -> None:
+    """Titles, headers, notes, flags and chart text follow the user's language; data does not."""
+    user = factories.user(Role.DISTRICT_VIEWER, scored.d1, username="viewer_en", locale="en")
+    c = client_for(user)
+    panels = {
+        p["key"]: p
+        for p in c.api("GET", "/api/v1/dashboard?year=2026&month=10").get_json()["panels"]
+    }
+    assert panels["league"]["title"] == "School league table"
+    assert panels["scatter"]["columns"] == [
+        "Schools",
+        "Self-assessment",
+        "Inspection",
+        "Gap",
+        "Inflated self-assessment",
+    ]
+    for key, panel in panels.items():
+        assert _no_cjk(panel["title"]) and _no_cjk(panel["note"] or ""), key
+        layout = (panel["figure"] or {}).get("layout", {})
+        assert _no_cjk(layout.get("title", {}).get("text", "")), key
+    league = panels["league"]
+    assert all(_no_cjk(c) for c in league["columns"]), league["columns"]
+    assert {row[6] for row in league["rows"]} == {"No"}  # 寄宿制 否
+    scatter = {row[0]: row[4] for row in panels["scatter"]["rows"]}
+    assert scatter["甲校-SECRET-A"] == "Yes"  # the school's name stays as entered
+    assert [t["name"] for t in panels["scatter"]["figure"]["data"]][:2] == [
+        "Normal",
+        "Inflated self-assessment (gap > 10)",
+    ]
+    html = c.get("/dashboard?year=2026&month=10").get_data(as_text=True)
+    assert "School league table" in html and "学校排行榜" not in html
+    export = c.get("/dashboard/export.xlsx?year=2026&month=10&panel=scatter")
+    header = next(load_workbook(io.BytesIO(export.data)).active.iter_rows(values_only=True))
+    assert header == ("Schools", "Self-assessment", "Inspection", "Gap", "Inflated self-assessment")
+    # A Chinese user of the same district still reads Chinese.
+    zh = client_for(scored.viewer1).api("GET", "/api/v1/dashboard?year=2026&month=10&panel=league")
+    assert zh.get_json()["panels"][0]["title"] == "学校排行榜"
 
 
 def test_findings_panel_counts_overdue(scored: Any, client_for: Any) -> None:

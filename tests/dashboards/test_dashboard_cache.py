@@ -51,3 +51,22 @@ def test_cache_serves_until_results_are_recomputed(app: Any, world: Any, client_
         with app.app_context():
             cache.invalidate(world.d1.id)
             cache.invalidate(world.d2.id)
+
+
+def test_cache_keeps_each_language_apart(app: Any, world: Any, client_for: Any) -> None:
+    """Panels carry translated titles: an English read must not get the Chinese entry."""
+    from dashboards import cache
+
+    app.config["DASHBOARD_CACHE_SECONDS"] = 60
+    url = "/api/v1/dashboard?year=2026&month=10&panel=league"
+    try:
+        admin1 = client_for(world.admin1)
+        titles = [
+            admin1.api("GET", url + lang).get_json()["panels"][0]["title"]
+            for lang in ("", "&lang=en", "", "&lang=en")
+        ]
+        assert titles == ["学校排行榜", "School league table", "学校排行榜", "School league table"]
+    finally:
+        app.config["DASHBOARD_CACHE_SECONDS"] = 0
+        with app.app_context():
+            cache.invalidate(world.d1.id)
