@@ -32,7 +32,17 @@ migrate = Migrate()
 login_manager = LoginManager()
 csrf = CSRFProtect()
 babel = Babel()
-limiter = Limiter(key_func=get_remote_address, default_limits=[])
+
+
+def rate_limit_key() -> str:
+    """The client's address inside this deployment's Redis namespace: two deployments (or
+    test databases) sharing a Redis never count each other's logins or survey answers."""
+    from district.jobs import redis_namespace
+
+    return f"{redis_namespace()}:{get_remote_address()}"
+
+
+limiter = Limiter(key_func=rate_limit_key, default_limits=[])
 
 
 def _schema_name(schema: object) -> str:

@@ -130,6 +130,30 @@ def test_login_is_rate_limited(app: Any, world: Any) -> None:
     assert resp.status_code == 429
 
 
+def test_rate_limits_count_per_deployment(app: Any, world: Any) -> None:
+    """Counters carry the deployment's Redis namespace: another deployment sharing the
+    Redis (another REDIS_NAMESPACE) starts from zero for the same address."""
+    client = app.test_client()
+    token = _login_form(client)
+
+    def attempts() -> list[int]:
+        return [
+            client.post(
+                "/login", data={"username": "admin1", "password": "wrong", "csrf_token": token}
+            ).status_code
+            for _ in range(11)
+        ]
+
+    saved = app.extensions.get("redis_namespace")
+    try:
+        app.extensions["redis_namespace"] = "deployment-a"
+        assert attempts()[-1] == 429
+        app.extensions["redis_namespace"] = "deployment-b"
+        assert attempts() == [401] * 10 + [429]
+    finally:
+        app.extensions["redis_namespace"] = saved
+
+
 def test_logout_invalidates_the_old_cookie_server_side(app: Any, world: Any) -> None:
     client = app.test_client()
     _login(client, "head_a")
