@@ -175,8 +175,13 @@ def staff_detail(staff_id: int) -> Any:
         return _staff_form(staff)
     if request.args.get("edit") == "1" and _role() in WRITERS:
         return _staff_form(staff)
+    return _detail_page(staff)
+
+
+def _detail_page(staff: StaffMember, cert_errors: dict[str, Any] | None = None) -> Any:
+    """A person's page; with ``cert_errors`` the refused certificate form is shown again (422)."""
     services.present(staff, _role(), single=True)
-    return render_template(
+    page = render_template(
         "staff/detail.html",
         staff=staff,
         school=get_or_404(School, staff.school_id),
@@ -188,9 +193,10 @@ def staff_detail(staff_id: int) -> Any:
         today=date.today(),
         can_write=_role() in WRITERS,
         show_phone=_role() != Role.INSPECTOR,
-        cert_errors={},
-        cert_form=None,
+        cert_errors=cert_errors or {},
+        cert_form=request.form if cert_errors else None,
     )
+    return (page, 422) if cert_errors else page
 
 
 @bp.post("/staff/<int:staff_id>/certificates")
@@ -206,22 +212,7 @@ def add_certificate(staff_id: int) -> Any:
         else:
             flash(_("证书已添加"), "success")
             return redirect(url_for("staff.staff_detail", staff_id=staff.id))
-    services.present(staff, _role(), single=True)
-    return render_template(
-        "staff/detail.html",
-        staff=staff,
-        school=get_or_404(School, staff.school_id),
-        certificates=sorted(
-            staff.certificates, key=lambda c: (c.kind, c.expires_on or date.max, c.id)
-        ),
-        trainings=services.trainings_of(staff),
-        kinds=services.certificate_kinds(),
-        today=date.today(),
-        can_write=True,
-        show_phone=True,
-        cert_errors=errors,
-        cert_form=request.form,
-    ), 422
+    return _detail_page(staff, errors)
 
 
 @bp.route("/staff/certificates/<int:certificate_id>", methods=["GET", "POST"])
@@ -402,15 +393,7 @@ def training_detail(training_id: int) -> Any:
         attending = {p.id for p in people}
         for sid in picked:
             candidates += [p for p in services.list_staff(school_id=sid) if p.id not in attending]
-    return render_template(
-        "staff/training_detail.html",
-        session=session,
-        people=people,
-        schools=services.school_map(),
-        picked=picked,
-        candidates=candidates,
-        report=None,
-    )
+    return _training_page(session, people=people, picked=picked, candidates=candidates)
 
 
 @bp.post("/trainings/<int:training_id>/attendees")
@@ -450,14 +433,22 @@ def training_import(training_id: int) -> Any:
     return _training_page(session, report), 422
 
 
-def _training_page(session: TrainingSession, report: excel.AttendeeImportReport) -> str:
+def _training_page(
+    session: TrainingSession,
+    report: excel.AttendeeImportReport | None = None,
+    *,
+    people: list[StaffMember] | None = None,
+    picked: list[int] | None = None,
+    candidates: list[StaffMember] | None = None,
+) -> str:
+    """A training's page: its attendees, the schools' people to add, an import's report."""
     return render_template(
         "staff/training_detail.html",
         session=session,
-        people=services.attendees(session),
+        people=services.attendees(session) if people is None else people,
         schools=services.school_map(),
-        picked=[],
-        candidates=[],
+        picked=picked or [],
+        candidates=candidates or [],
         report=report,
     )
 
