@@ -35,13 +35,20 @@ def select_locale() -> str:
     return wanted if wanted in SUPPORTED else "zh_CN"
 
 
+def _english() -> bool:
+    """Whether the page being rendered is in English (never outside a request: jobs, PDFs)."""
+    from flask import has_request_context
+    from flask_babel import get_locale
+
+    return has_request_context() and getattr(get_locale(), "language", "zh") == "en"
+
+
 def format_month(value: date | datetime | tuple[int, int] | None) -> str:
-    """2026年11月."""
+    """2026年11月 (2026-11 in English)."""
     if value is None:
         return ""
-    if isinstance(value, tuple):
-        return f"{value[0]}年{value[1]}月"
-    return f"{value.year}年{value.month}月"
+    year, month = value if isinstance(value, tuple) else (value.year, value.month)
+    return f"{year}-{month:02d}" if _english() else f"{year}年{month}月"
 
 
 def format_score(value: Any) -> str:
@@ -52,8 +59,11 @@ def format_score(value: Any) -> str:
 
 
 def format_date(value: date | datetime | None) -> str:
+    """2026年11月30日 (2026-11-30 in English)."""
     if value is None:
         return ""
+    if _english():
+        return f"{value.year}-{value.month:02d}-{value.day:02d}"
     return f"{value.year}年{value.month}月{value.day}日"
 
 

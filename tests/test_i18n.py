@@ -133,3 +133,18 @@ def test_malformed_json_answers_400_in_chinese(world: Any, client_for: Any) -> N
     body = resp.get_json()
     assert body["message"] == "JSON 格式有误，无法解析"
     assert "Invalid JSON body." not in resp.get_data(as_text=True)
+
+
+def test_months_and_dates_follow_the_language(app: Any) -> None:
+    from datetime import date
+
+    from district.i18n import format_date, format_month
+
+    with app.test_request_context("/?lang=en"):
+        assert format_month((2026, 3)) == "2026-03"
+        assert format_date(date(2026, 3, 5)) == "2026-03-05"
+    with app.test_request_context("/"):
+        assert format_month((2026, 3)) == "2026年3月"
+        assert format_date(date(2026, 3, 5)) == "2026年3月5日"
+    # Outside a request (jobs, PDFs of the bulletin) the product's language.
+    assert format_month(date(2026, 11, 30)) == "2026年11月"
