@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 from flask import Blueprint, current_app
 
+from district.i18n import format_date
 from district.nav import register_nav
 from scoring import complaints as cs
 from scoring import surveys as ss
@@ -30,7 +31,7 @@ def local_time(value: datetime | None) -> str:
         return ""
     tz = ZoneInfo(current_app.config.get("BABEL_DEFAULT_TIMEZONE") or "Asia/Shanghai")
     local = value.replace(tzinfo=ZoneInfo("UTC")).astimezone(tz)
-    return f"{local.year}年{local.month}月{local.day}日 {local:%H:%M}"
+    return f"{format_date(local)} {local:%H:%M}"
 
 
 @bp.context_processor

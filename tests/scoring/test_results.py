@@ -134,6 +134,10 @@ def test_district_table_sort_filter_and_export(app: Any, scored: Any, client_for
         as_text=True
     )
     assert ascending.index("乙校-SECRET-B") < ascending.index("甲校-SECRET-A")
+    english = viewer.get("/results?year=2025&month=10&lang=en").get_data(as_text=True)
+    level = world.a.level  # a label the product ships, shown in the reader's language
+    assert f"<td>{level}" in page and f"<td>{level}" not in english
+    assert "2025-10" in english and "2025年10月" not in english
     by_zone = viewer.get(f"/results?ym=2025-10&zone_id={world.z2.id}").get_data(as_text=True)
     assert "乙校-SECRET-B" in by_zone and "甲校-SECRET-A" not in by_zone
     resp = viewer.get("/results/export.xlsx?year=2025&month=10")
