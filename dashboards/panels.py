@@ -125,7 +125,7 @@ def radar(f: Filters, school_id: int | None, school_name: str | None) -> Panel:
     data = queries.dimension_radar(f, school_id)
     return Panel(
         key="radar",
-        title=_("四好雷达图") + (f"：{school_name}" if school_name else ""),
+        title=_("四好雷达图：%(school)s", school=school_name) if school_name else _("四好雷达图"),
         columns=[_("维度"), _("全区中位数"), school_name or _("学校")],
         rows=[
             [_(figures.DIMENSION_NAMES[d]), m, s]

@@ -20,6 +20,7 @@ from dashboards import queries, staff_panels  # noqa: F401 - registers the staff
 from dashboards.queries import Filters
 from district.exports import table_workbook, xlsx_response
 from district.extensions import db
+from district.i18n import format_month
 from district.nav import register_nav
 from scoring.models import Finding, SchoolMonthResult, SiteVisit
 from scoring.rubric_data import PROGRAMMES
@@ -150,7 +151,7 @@ def dashboard_export() -> Any:
         abort(404)
     panel = panels[0]
     data = table_workbook(panel.title[:30], panel.columns, panel.rows)
-    return xlsx_response(data, f"{panel.title}_{f.year}年{f.month}月.xlsx")
+    return xlsx_response(data, f"{panel.title}_{format_month((f.year, f.month))}.xlsx")
 
 
 # --- school overview --------------------------------------------------------------

@@ -37,7 +37,7 @@ babel = Babel()
 def rate_limit_key() -> str:
     """The client's address inside this deployment's Redis namespace: two deployments (or
     test databases) sharing a Redis never count each other's logins or survey answers."""
-    from district.jobs import redis_namespace
+    from district.jobs import redis_namespace  # here: district.jobs imports this module
 
     return f"{redis_namespace()}:{get_remote_address()}"
 

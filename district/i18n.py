@@ -11,7 +11,8 @@ from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from flask import Flask, request
+from flask import Flask, has_request_context, request
+from flask_babel import get_locale
 from flask_login import current_user
 
 from district.extensions import babel
@@ -37,9 +38,6 @@ def select_locale() -> str:
 
 def _english() -> bool:
     """Whether the page being rendered is in English (never outside a request: jobs, PDFs)."""
-    from flask import has_request_context
-    from flask_babel import get_locale
-
     return has_request_context() and getattr(get_locale(), "language", "zh") == "en"
 
 
@@ -72,8 +70,6 @@ def init_i18n(app: Flask) -> None:
         "BABEL_TRANSLATION_DIRECTORIES", os.path.join(app.root_path, "translations")
     )
     babel.init_app(app, locale_selector=select_locale)
-    from flask_babel import get_locale
-
     app.jinja_env.globals["get_locale"] = get_locale
     app.jinja_env.filters["month"] = format_month
     app.jinja_env.filters["score"] = format_score

@@ -174,6 +174,11 @@ def test_panels_speak_english_to_an_english_user(
     assert "School league table" in html and "学校排行榜" not in html
     export = c.get("/dashboard/export.xlsx?year=2026&month=10&panel=scatter")
     header = next(load_workbook(io.BytesIO(export.data)).active.iter_rows(values_only=True))
+    assert "2026-10.xlsx" in export.headers["Content-Disposition"]
+    radar = c.api(
+        "GET", f"/api/v1/dashboard?year=2026&month=10&panel=radar&school_id={scored.a.id}"
+    ).get_json()["panels"][0]
+    assert radar["title"] == "Four Goods radar: 甲校-SECRET-A"
     assert header == ("Schools", "Self-assessment", "Inspection", "Gap", "Inflated self-assessment")
     # A Chinese user of the same district still reads Chinese.
     zh = client_for(scored.viewer1).api("GET", "/api/v1/dashboard?year=2026&month=10&panel=league")
