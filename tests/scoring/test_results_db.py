@@ -670,15 +670,28 @@ def test_bulk_path_matches_the_engine(
     assert compared > 40
 
 
+def _two_schools_scored(world: Any, v: Any) -> list[tuple[int, int, int]]:
+    """Schools A and B, each with a committed canteen self-assessment of 2025-10: their
+    school-months."""
+    with use_scope(Scope.for_district(world.d1.id)):
+        self_assessment(world.a, 2025, 10, "canteen", v["canteen"], {"A1": 8, "A2": 8})
+        self_assessment(world.b, 2025, 10, "canteen", v["canteen"], {"A1": 6})
+        db.session.commit()
+    return [(world.a.id, 2025, 10), (world.b.id, 2025, 10)]
+
+
+def _split_from_two_school_months(monkeypatch: Any) -> None:
+    """On PostgreSQL two school-months already run set-based and split between connections."""
+    monkeypatch.setattr(results, "SQL_FROM", 1)
+    monkeypatch.setattr(result_sql, "SPLIT_FROM", 1)
+
+
 def test_a_failing_write_stops_the_recomputation_and_leaves_nothing(
     setup: Any, monkeypatch: Any
 ) -> None:
     """An error in the database worker reaches the caller; the session rolls back clean."""
     world, v = setup
-    with use_scope(Scope.for_district(world.d1.id)):
-        self_assessment(world.a, 2025, 10, "canteen", v["canteen"], {"A1": 8, "A2": 8})
-        self_assessment(world.b, 2025, 10, "canteen", v["canteen"], {"A1": 6})
-        db.session.commit()
+    items = _two_schools_scored(world, v)
     calls: list[int] = []
     original = results.write_results
 
@@ -690,7 +703,6 @@ def test_a_failing_write_stops_the_recomputation_and_leaves_nothing(
 
     monkeypatch.setattr(results, "write_results", failing)
     monkeypatch.setattr(results, "BATCH_SIZE", 1)
-    items = [(world.a.id, 2025, 10), (world.b.id, 2025, 10)]
     interval, collecting = sys.getswitchinterval(), gc.isenabled()
     with use_scope(Scope.for_district(world.d1.id)):
         with pytest.raises(RuntimeError, match="disk full"):
@@ -708,14 +720,9 @@ def test_a_failure_on_the_second_connection_leaves_nothing(setup: Any, monkeypat
     """PostgreSQL: this connection has written its own schools' rows when the other
     connection's error reaches it; the rollback leaves nothing. SQLite never splits."""
     world, v = setup
-    with use_scope(Scope.for_district(world.d1.id)):
-        self_assessment(world.a, 2025, 10, "canteen", v["canteen"], {"A1": 8, "A2": 8})
-        self_assessment(world.b, 2025, 10, "canteen", v["canteen"], {"A1": 6})
-        db.session.commit()
-    monkeypatch.setattr(results, "SQL_FROM", 1)
-    monkeypatch.setattr(result_sql, "SPLIT_FROM", 1)
+    items = _two_schools_scored(world, v)
+    _split_from_two_school_months(monkeypatch)
     monkeypatch.setattr(result_sql, "_FRESH_STATEMENT", text("SELECT 1 / 0, '[]'"))
-    items = [(world.a.id, 2025, 10), (world.b.id, 2025, 10)]
     with use_scope(Scope.for_district(world.d1.id)):
         if db.engine.dialect.name != "postgresql":
             assert results.recompute(items)["written"] == 4  # the batches: nothing to split
@@ -734,12 +741,8 @@ def test_a_failure_on_this_connection_releases_the_other(setup: Any, monkeypatch
     """PostgreSQL: this connection fails before the other could get its satisfaction; the
     other stops waiting (no thread left holding a connection) and nothing is stored."""
     world, v = setup
-    with use_scope(Scope.for_district(world.d1.id)):
-        self_assessment(world.a, 2025, 10, "canteen", v["canteen"], {"A1": 8, "A2": 8})
-        self_assessment(world.b, 2025, 10, "canteen", v["canteen"], {"A1": 6})
-        db.session.commit()
-    monkeypatch.setattr(results, "SQL_FROM", 1)
-    monkeypatch.setattr(result_sql, "SPLIT_FROM", 1)
+    items = _two_schools_scored(world, v)
+    _split_from_two_school_months(monkeypatch)
     original_fill = result_sql._fill_temporary
 
     def fill(session: Any, *args: Any) -> None:
@@ -758,7 +761,6 @@ def test_a_failure_on_this_connection_releases_the_other(setup: Any, monkeypatch
             finished.set()
 
     monkeypatch.setattr(result_sql, "_fresh_elsewhere", elsewhere)
-    items = [(world.a.id, 2025, 10), (world.b.id, 2025, 10)]
     with use_scope(Scope.for_district(world.d1.id)):
         if db.engine.dialect.name != "postgresql":
             assert results.recompute(items)["written"] == 4  # the batches: nothing to split
